@@ -1,0 +1,223 @@
+"""STRIDE test-time adaptation: fit the prior to one person's video with self-supervised 3D losses.
+
+Pseudo-labels Q are the estimator's own pelvis-relative poses, gaps filled by linear interpolation
+(ends held). The prediction P is trained towards Q with
+    L = 1 * MPJP + 20 * velocity + 200 * limb-length variance + 0.5 * N-MPJP      (STRIDE.md)
+using AdamW (lr 2e-4, weight decay 0.01, lr x 0.99 per epoch, 30 epochs) and random horizontal
+flips; the final pass averages the plain and the mirrored prediction, as the published code does.
+
+Where the paper is weak, and what this module does instead (each switchable, for the ablation):
+- `confidence`: targets are weighted by the estimator's confidence and interpolated frames by
+  `interp_weight`, instead of every frame counting fully (wrong answers during occlusion included);
+- `gate_mm`: a target joint further than this from the *prior's* prediction is dropped: the prior
+  has seen the whole window and is rarely that far off, the estimator's garbage usually is;
+- `overlap`: training windows overlap by half and outputs are blended, instead of
+  non-overlapping chunks with hard cuts;
+- a divergence guard: NaN, a rising loss or stretching limbs discard the adaptation and return
+  the prior's own output, with the reason logged.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .baselines import interpolate_missing
+from .model import DSTformer
+from .offline import (blend, finish, mirror_input, mirror_output, predict_windows, prepare, window_starts,
+                      windows)
+from .representation import decode
+from .skeleton import BONE_CHILDREN, BONE_PARENTS, MIRROR
+
+log = logging.getLogger("stride_ros.adapt")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    epochs: int = 30
+    lr: float = 2e-4
+    weight_decay: float = 0.01
+    lr_decay: float = 0.99
+    w_mpjp: float = 1.0
+    w_vel: float = 20.0
+    w_limb: float = 200.0
+    w_nmpjp: float = 0.5
+    flip: bool = True
+    # beyond the paper
+    confidence: bool = True
+    interp_weight: float = 0.2
+    gate_mm: float | None = 150.0
+    overlap: bool = True
+    max_batch: int = 8
+    # divergence guard
+    guard: bool = True
+    max_loss_ratio: float = 1.0  # final loss must be below the first epoch's times this
+    max_limb_ratio: float = 2.0  # limb-length variance may not grow beyond this factor of the prior's
+    seed: int = 0
+
+    @classmethod
+    def paper(cls, **kw) -> "AdaptConfig":
+        """The published procedure: full-weight targets, no gate, non-overlapping chunks."""
+        return cls(confidence=False, gate_mm=None, overlap=False, **kw)
+
+
+@dataclass
+class AdaptResult:
+    poses: np.ndarray
+    adapted: bool
+    reason: str
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# losses (P, Q: [B, T, 17, 3] pelvis-relative; w: [B, T, 17] target weights)
+
+def _wmean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return (x * w).sum() / w.sum().clamp_min(1e-8)
+
+
+def loss_mpjp(P: torch.Tensor, Q: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return _wmean((P - Q).norm(dim=-1), w)
+
+
+def loss_nmpjp(P: torch.Tensor, Q: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """MPJP after the per-frame scale s = sum<q,p> / sum|p|^2 (weighted) applied to P."""
+    wq = w[..., None]
+    s = (wq * P * Q).sum((-1, -2)) / (wq * P * P).sum((-1, -2)).clamp_min(1e-8)
+    return _wmean((s[..., None, None] * P - Q).norm(dim=-1), w)
+
+
+def loss_velocity(P: torch.Tensor, Q: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    dv = (P[:, 1:] - P[:, :-1]) - (Q[:, 1:] - Q[:, :-1])
+    return _wmean(dv.norm(dim=-1), w[:, 1:] * w[:, :-1])
+
+
+def loss_limb(P: torch.Tensor) -> torch.Tensor:
+    """Variance over time of each bone's normalised length, averaged over the 16 bones."""
+    length = (P[..., BONE_CHILDREN, :] - P[..., BONE_PARENTS, :]).norm(dim=-1)  # [B, T, 16]
+    norm = length / length.mean(dim=1, keepdim=True).clamp_min(1e-6)
+    return norm.var(dim=1, unbiased=False).mean()
+
+
+def stride_loss(P: torch.Tensor, Q: torch.Tensor, w: torch.Tensor, cfg: AdaptConfig) -> torch.Tensor:
+    total = P.new_zeros(())
+    if cfg.w_mpjp:
+        total = total + cfg.w_mpjp * loss_mpjp(P, Q, w)
+    if cfg.w_vel:
+        total = total + cfg.w_vel * loss_velocity(P, Q, w)
+    if cfg.w_limb:
+        total = total + cfg.w_limb * loss_limb(P)
+    if cfg.w_nmpjp:
+        total = total + cfg.w_nmpjp * loss_nmpjp(P, Q, w)
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# pseudo-labels
+
+def pseudo_labels(x: np.ndarray, prior_rel: np.ndarray | None, cfg: AdaptConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded input [T, 17, 4] -> targets Q [T, 17, 3] and weights [T, 17]."""
+    conf = x[..., 3]
+    present = conf > 0
+    if not present.any():
+        raise ValueError("nothing observed in the clip: no pseudo-labels")
+    rel = np.where(present[..., None], x[..., :3], np.nan)
+    Q = interpolate_missing(rel, present)
+    if not cfg.confidence:
+        return Q, np.ones_like(conf)
+    w = np.where(present, conf, cfg.interp_weight).astype(np.float32)
+    if cfg.gate_mm is not None and prior_rel is not None:
+        far = np.linalg.norm(Q - prior_rel, axis=-1) * 1000 > cfg.gate_mm
+        w = np.where(far, 0.0, w)
+    return Q, w
+
+
+# ---------------------------------------------------------------------------------------------
+# the procedure
+
+def _limb_variance(rel: np.ndarray) -> float:
+    return float(loss_limb(torch.from_numpy(rel[None])))
+
+
+def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np.ndarray | None = None,
+                causal: bool = False, lag: int = 0) -> tuple[DSTformer | None, str, list[float]]:
+    """Adapt a copy of `model` to encoded input x [T, 17, 4]. Returns (model or None, reason, losses).
+
+    Used offline (full mode) and by the streaming worker (causal mode, lag head `lag`).
+    """
+    W = model.cfg.window
+    Q, w = pseudo_labels(x, prior_rel, cfg)
+    hop = max(1, W // 2) if cfg.overlap else W
+    starts = window_starts(len(x), W, hop)
+    L = min(W, len(x))
+    X = torch.from_numpy(np.stack([x[s:s + L] for s in starts]))
+    Qt = torch.from_numpy(np.stack([Q[s:s + L] for s in starts]))
+    Wt = torch.from_numpy(np.stack([w[s:s + L] for s in starts]))
+    if float(Wt.sum()) <= 0:
+        return None, "no usable pseudo-labels (everything gated or missing)", []
+    m = copy.deepcopy(model).train()
+    opt = torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    losses: list[float] = []
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(X), generator=gen)
+        epoch = []
+        for idx in order.split(cfg.max_batch):
+            xb, qb, wb = X[idx], Qt[idx], Wt[idx]
+            if cfg.flip and torch.rand((), generator=gen) < 0.5:
+                xb, qb = mirror_input(xb), mirror_output(qb)
+                wb = wb[..., MIRROR]
+            out = m(xb, causal=causal)[..., lag, :]
+            P = out - out[..., :1, :]
+            if lag:
+                P, qb, wb = P[:, lag:], qb[:, : P.shape[1] - lag], wb[:, : P.shape[1] - lag]
+            loss = stride_loss(P, qb, wb, cfg)
+            if not torch.isfinite(loss):
+                return None, "adaptation diverged (loss is not finite)", losses + [float("nan")]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            epoch.append(float(loss.detach()))
+        sched.step()
+        losses.append(float(np.mean(epoch)))
+    if cfg.guard:
+        bad = [not bool(torch.isfinite(p.detach()).all()) for p in m.parameters()]
+        if any(bad):
+            return None, "adaptation diverged (non-finite weights)", losses
+        if len(losses) > 1 and losses[-1] > losses[0] * cfg.max_loss_ratio:
+            return None, f"adaptation diverged (loss rose from {losses[0]:.4f} to {losses[-1]:.4f})", losses
+    return m.eval(), "adapted", losses
+
+
+def refine_offline(model: DSTformer, poses: np.ndarray, confidence: np.ndarray | None, fps: float,
+                   cfg: AdaptConfig = AdaptConfig()) -> AdaptResult:
+    """The whole STRIDE procedure on one clip -> complete absolute poses (same frame, length)."""
+    t0 = time.perf_counter()
+    T0 = len(poses)
+    x, root = prepare(poses, confidence, fps)
+    W = model.cfg.window
+    xw, starts = windows(x, W, max(1, W // 2) if cfg.overlap else W)
+    prior_rel = blend(predict_windows(model, xw, cfg.flip).numpy(), starts, len(x), hard=not cfg.overlap)
+    adapted_rel, adapted, reason, losses = prior_rel, False, "no adaptation requested", []
+    if cfg.epochs > 0:
+        m, reason, losses = adapt_model(model, x, cfg, prior_rel)
+        if m is not None:
+            rel = blend(predict_windows(m, xw, cfg.flip).numpy(), starts, len(x), hard=not cfg.overlap)
+            if not np.isfinite(rel).all():
+                reason = "adaptation diverged (non-finite output)"
+            elif cfg.guard and _limb_variance(rel) > cfg.max_limb_ratio * max(_limb_variance(prior_rel), 1e-6):
+                reason = (f"adaptation diverged (limb-length variance {_limb_variance(rel):.2e} vs the "
+                          f"prior's {_limb_variance(prior_rel):.2e})")
+            else:
+                adapted_rel, adapted = rel, True
+        if not adapted:
+            log.warning("%s: falling back to the prior's output", reason)
+    out = finish(decode(adapted_rel, root), fps, T0)
+    return AdaptResult(out, adapted, reason, losses, time.perf_counter() - t0)
+

@@ -1,0 +1,204 @@
+"""The accuracy benchmark: ground-truth motion -> simulated estimator -> every method -> metrics.
+
+Every method sees the same simulated input for a clip (seeded by clip name), so rows are directly
+comparable. Later stages (the prior, STRIDE, the streaming refiner) add rows through `METHODS`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import metrics
+from .baselines import BASELINES
+from .bvh import load_h36m, resample
+from .errors import InputError
+from .posefile import load_poses
+from .simulator import Simulated, SimulatorConfig, clip_seed, describe, simulate
+
+# (poses with NaN, confidence, fps) -> complete poses
+Method = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
+
+EVAL_FPS = 30.0
+COLUMNS = ("mpjpe", "pa_mpjpe", "n_mpjpe", "accel", "abs")
+
+
+@dataclass
+class Clip:
+    name: str
+    gt: np.ndarray  # [T, 17, 3] world frame (Y up), metres, at EVAL_FPS
+
+
+def clips_from_paths(paths: list[str | Path], fps: float = EVAL_FPS) -> list[Clip]:
+    """BVH or complete-pose .npz files, or folders of them, as ground truth."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(list(p.rglob("*.bvh")) + list(p.rglob("*.npz")))
+            if not found:
+                raise InputError(f"{p}: folder holds no .bvh or .npz files")
+            files += found
+        else:
+            files.append(p)
+    manifest_fps = {}
+    try:
+        from .mocap import list_clips
+        manifest_fps = {c.path.resolve(): c.fps for c in list_clips()}
+    except InputError:
+        pass
+    clips = []
+    for f in files:
+        if f.suffix.lower() == ".bvh":
+            poses, _ = load_h36m(f, fps_out=fps, fps_in=manifest_fps.get(f.resolve()))
+        elif f.suffix.lower() == ".npz":
+            seq = load_poses(f)
+            if np.isnan(seq.poses).any():
+                raise InputError(f"{f}: ground truth must be complete (it has NaN joints)")
+            poses = resample(seq.poses, seq.fps, fps)
+        elif not f.exists():
+            raise InputError(f"{f}: no such file")
+        else:
+            raise InputError(f"{f}: unsupported file type (expected .bvh or .npz)")
+        clips.append(Clip(f.stem, poses))
+    return clips
+
+
+def clips_from_split(split: str = "val", data_dir=None, fps: float = EVAL_FPS,
+                     max_clips: int | None = None) -> list[Clip]:
+    from .mocap import CACHE_FPS, load_cached
+    items = sorted(load_cached(data_dir, split=split).items())
+    clips = [Clip(name, resample(p, CACHE_FPS, fps)) for name, (p, _) in items]
+    return clips[:max_clips] if max_clips else clips
+
+
+@dataclass
+class Report:
+    methods: dict[str, dict] = field(default_factory=dict)
+    estimator_visible: dict[str, float] = field(default_factory=dict)
+    n_clips: int = 0
+    n_frames: int = 0
+    occluded_share: float = 0.0
+    seed: int = 0
+    simulator: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"n_clips": self.n_clips, "n_frames": self.n_frames, "occluded_share": self.occluded_share,
+                "seed": self.seed, "simulator": self.simulator, "estimator_visible_frames": self.estimator_visible,
+                "methods": self.methods}
+
+
+def run_benchmark(clips: list[Clip], methods: dict[str, Method], seed: int = 0,
+                  sim_cfg: SimulatorConfig = SimulatorConfig(), progress: bool = True,
+                  keep_clip: str | None = None) -> tuple[Report, dict]:
+    """Evaluate every method on every clip. Returns the report and, for `keep_clip`, its traces."""
+    errs: dict[str, list] = {m: [] for m in methods}
+    secs = {m: 0.0 for m in methods}
+    all_masks, occ_masks, vis_errs, vis_masks = [], [], [], []
+    traces: dict = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(clips) * len(methods), desc="evaluating", unit="run")
+    for clip in clips:
+        sim = simulate(clip.gt, EVAL_FPS, clip_seed(seed, clip.name), sim_cfg)
+        all_masks.append(np.ones(len(clip.gt), bool))
+        occ_masks.append(sim.occluded_frames)
+        shown = np.where(np.isnan(sim.poses), sim.gt, sim.poses)
+        vis_errs.append(metrics.per_frame_errors(shown, sim.gt))
+        vis_masks.append(~sim.occluded_frames)
+        if clip.name == keep_clip:
+            traces = {"sim": sim, "outputs": {}}
+        for name, fn in methods.items():
+            t0 = time.perf_counter()
+            out = fn(sim.poses, sim.confidence, sim.fps)
+            secs[name] += time.perf_counter() - t0
+            errs[name].append(metrics.per_frame_errors(out, sim.gt))
+            if clip.name == keep_clip:
+                traces["outputs"][name] = out
+            if bar:
+                bar.set_postfix_str(f"{clip.name}:{name}")
+                bar.update()
+    if bar:
+        bar.close()
+    report = Report(n_clips=len(clips), n_frames=int(sum(len(c.gt) for c in clips)), seed=seed,
+                    simulator=describe(sim_cfg))
+    report.occluded_share = float(np.concatenate(occ_masks).mean()) if clips else 0.0
+    report.estimator_visible = metrics.summarize(vis_errs, vis_masks)
+    for name in methods:
+        report.methods[name] = {
+            "all": metrics.summarize(errs[name], all_masks),
+            "occluded": metrics.summarize(errs[name], occ_masks),
+            "seconds": secs[name],
+            "per_clip": {c.name: metrics.summarize([e], [np.ones(len(c.gt), bool)])["mpjpe"]
+                         for c, e in zip(clips, errs[name])},
+        }
+    return report, traces
+
+
+def format_table(report: Report, reference: str = "one_euro") -> str:
+    head = (f"{'method':<18}" + "".join(f"{c:>9}" for c in ("MPJPE", "PA-MPJPE", "N-MPJPE", "Accel", "Abs"))
+            + " |" + "".join(f"{c:>9}" for c in ("occ MPJPE", "occ PA", "occ Accel", "occ Abs"))
+            + f" | {'MPJPE/ref':>9} {'occ/ref':>8}")
+    lines = [f"{report.n_clips} clips, {report.n_frames} frames at {EVAL_FPS:g} fps, "
+             f"{100 * report.occluded_share:.0f}% of frames occluded; errors in mm (Accel mm/frame^2)",
+             head, "-" * len(head)]
+    ref = report.methods.get(reference)
+    for name, m in report.methods.items():
+        a, o = m["all"], m["occluded"]
+        ratio = occ_ratio = ""
+        if ref:
+            ratio = f"{a['mpjpe'] / ref['all']['mpjpe']:.3f}"
+            occ_ratio = f"{o['mpjpe'] / ref['occluded']['mpjpe']:.3f}"
+        lines.append(f"{name:<18}" + "".join(f"{a[c]:9.1f}" for c in COLUMNS) + " |"
+                     + "".join(f"{o[c]:9.1f}" for c in ("mpjpe", "pa_mpjpe", "accel", "abs"))
+                     + f" | {ratio:>9} {occ_ratio:>8}")
+    v = report.estimator_visible
+    lines.append(f"(estimator input on its visible frames: MPJPE {v['mpjpe']:.1f}, PA {v['pa_mpjpe']:.1f}, "
+                 f"Accel {v['accel']:.1f}, Abs {v['abs']:.1f})")
+    return "\n".join(lines)
+
+
+def plot_clip(traces: dict, path: str | Path, title: str = "") -> None:
+    """Error over time for one clip, occluded spans shaded (cf. Fig. 1 of the STRIDE supplement)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sim: Simulated = traces["sim"]
+    t = np.arange(len(sim.gt)) / sim.fps
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1.2]})
+    full = sim.occluded.all(-1)
+    part = sim.occluded.any(-1) & ~full
+    for mask, alpha, label in ((full, 0.25, "full occlusion"), (part, 0.1, "partial occlusion")):
+        edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(int), 0]))
+        for k, (a, b) in enumerate(zip(edges[::2], edges[1::2])):
+            for axis in (ax, ax2):
+                axis.axvspan(t[a], t[min(b, len(t) - 1)], color="grey", alpha=alpha, lw=0,
+                             label=label if (k == 0 and axis is ax) else None)
+    for name, out in traces["outputs"].items():
+        ax.plot(t, metrics.mpjpe_per_frame(out, sim.gt), lw=1.2, label=name)
+        ax2.plot(t, metrics.abs_error_per_frame(out, sim.gt), lw=1.0)
+    ax.set_ylabel("MPJPE (mm)")
+    ax2.set_ylabel("abs. error (mm)")
+    ax2.set_xlabel("time (s)")
+    ax.set_title(title or "error over time")
+    ax.legend(loc="upper right", fontsize=8, ncol=3)
+    ax.grid(alpha=0.3)
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def save_json(report: Report, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report.to_json(), indent=1))
+
+
+def baseline_methods() -> dict[str, Method]:
+    return dict(BASELINES)

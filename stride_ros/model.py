@@ -1,0 +1,227 @@
+"""DSTformer (MotionBERT's dual-stream spatio-temporal transformer), the STRIDE motion prior.
+
+Input  [B, T, 17, 4]: per frame, joints relative to that frame's pelvis (metres) + confidence
+       (0 = missing; a missing joint's position is 0). See representation.py for why.
+Output [B, T, 17, L+1, 3]: pelvis-relative refined joints. Lag head k of frame t is the pose of
+       frame t-k; in full (bidirectional) mode only k = 0 is used.
+
+Two deliberate departures from MotionBERT, both for streaming:
+- temporal position is a learned *relative* bias per head (offset -W+1..W-1) instead of an absolute
+  embedding, so a frame's features do not depend on where it sits in a window;
+- temporal attention can run causally over the last W frames; then the features of past frames
+  never change and `step` caches their keys/values: one new frame costs one frame of compute.
+  The lag heads turn the same causal trunk into a fixed-lag smoother (lag k sees k future frames).
+One set of weights serves both modes (a learned mode embedding tells the trunk which it is in).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .skeleton import NUM_JOINTS
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    dim: int = 64
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 2.0
+    window: int = 81  # frames a token may attend to (both modes)
+    max_lag: int = 16  # causal lag heads 0..max_lag
+    in_channels: int = 4
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+CONFIGS: dict[str, ModelConfig] = {
+    # as published (MotionBERT/STRIDE): ~42.5 M parameters
+    "paper": ModelConfig(dim=512, depth=5, heads=8, mlp_ratio=2.0, window=243),
+    # chosen by measurement for a 2-core CPU (see models/MODEL_CARD.md)
+    "small": ModelConfig(dim=64, depth=4, heads=4, mlp_ratio=2.0, window=81),
+    "tiny": ModelConfig(dim=32, depth=2, heads=2, mlp_ratio=2.0, window=27, max_lag=8),
+}
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        N, L, C = x.shape
+        q, k, v = self.qkv(x).view(N, L, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        return q, k, v  # each [N, H, L, d]
+
+    def merge(self, y: torch.Tensor) -> torch.Tensor:
+        N, H, L, d = y.shape
+        return self.proj(y.transpose(1, 2).reshape(N, L, H * d))
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        q, k, v = self.split(x)
+        return self.merge(F.scaled_dot_product_attention(q, k, v, attn_mask=bias))
+
+
+class MLP(nn.Module):
+    def __init__(self, dim: int, ratio: float):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, int(dim * ratio))
+        self.fc2 = nn.Linear(int(dim * ratio), dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class SpatialBlock(nn.Module):
+    """Self-attention over the joints of each frame."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.dim), nn.LayerNorm(cfg.dim)
+        self.attn = Attention(cfg.dim, cfg.heads)
+        self.mlp = MLP(cfg.dim, cfg.mlp_ratio)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, J, C]
+        B, T, J, C = x.shape
+        y = x.reshape(B * T, J, C)
+        y = y + self.attn(self.ln1(y))
+        y = y + self.mlp(self.ln2(y))
+        return y.view(B, T, J, C)
+
+
+class TemporalBlock(nn.Module):
+    """Self-attention over the frames of each joint, with a learned relative-offset bias."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.window = cfg.window
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.dim), nn.LayerNorm(cfg.dim)
+        self.attn = Attention(cfg.dim, cfg.heads)
+        self.mlp = MLP(cfg.dim, cfg.mlp_ratio)
+        self.rel_bias = nn.Parameter(torch.zeros(cfg.heads, 2 * cfg.window - 1))
+
+    def bias(self, T: int, causal: bool, device) -> torch.Tensor:
+        i = torch.arange(T, device=device)
+        off = i[:, None] - i[None, :]  # query minus key
+        allowed = (off.abs() < self.window) & ((off >= 0) if causal else True)
+        b = self.rel_bias[:, (off + self.window - 1).clamp(0, 2 * self.window - 2)]
+        return b.masked_fill(~allowed, float("-inf"))  # [H, T, T]
+
+    def forward(self, x: torch.Tensor, causal: bool) -> torch.Tensor:  # [B, T, J, C]
+        B, T, J, C = x.shape
+        y = x.permute(0, 2, 1, 3).reshape(B * J, T, C)
+        y = y + self.attn(self.ln1(y), self.bias(T, causal, x.device))
+        y = y + self.mlp(self.ln2(y))
+        return y.view(B, J, T, C).permute(0, 2, 1, 3)
+
+    def step(self, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+             filled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One new frame x [B, J, C] against cached keys/values [B*J, H, W-1, d] of past frames.
+
+        `filled` [B, W-1] is true where the cache slot holds a real past frame (oldest first).
+        """
+        B, J, C = x.shape
+        y = x.reshape(B * J, 1, C)
+        q, k, v = self.attn.split(self.ln1(y))
+        keys = torch.cat([k_cache, k], dim=2)  # [BJ, H, W, d]
+        values = torch.cat([v_cache, v], dim=2)
+        W = keys.shape[2]
+        bias = self.rel_bias[:, self.window - 1: self.window - 1 + W].flip(-1)  # offsets W-1..0
+        mask = torch.cat([filled, torch.ones_like(filled[:, :1])], dim=1)  # [B, W]
+        mask = mask.repeat_interleave(J, dim=0)[:, None, None, :]  # [BJ, 1, 1, W]
+        attn_bias = bias[None, :, None, :].masked_fill(~mask, float("-inf"))
+        y = y + self.attn.merge(F.scaled_dot_product_attention(q, keys, values, attn_mask=attn_bias))
+        y = y + self.mlp(self.ln2(y))
+        return y.view(B, J, C), keys[:, :, 1:], values[:, :, 1:]
+
+
+class DualStreamLayer(nn.Module):
+    """Spatial->temporal and temporal->spatial streams, fused with feature-computed weights."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.st_s, self.st_t = SpatialBlock(cfg), TemporalBlock(cfg)
+        self.ts_t, self.ts_s = TemporalBlock(cfg), SpatialBlock(cfg)
+        self.fuse = nn.Linear(2 * cfg.dim, 2)
+
+    def mix(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        w = self.fuse(torch.cat([a, b], dim=-1)).softmax(dim=-1)
+        return a * w[..., :1] + b * w[..., 1:]
+
+    def forward(self, x: torch.Tensor, causal: bool) -> torch.Tensor:
+        a = self.st_t(self.st_s(x), causal)
+        b = self.ts_s(self.ts_t(x, causal))
+        return self.mix(a, b)
+
+    def step(self, x: torch.Tensor, cache: list[torch.Tensor], filled: torch.Tensor):
+        """x [B, J, C]; cache = [k_st, v_st, k_ts, v_ts]; returns (y, new cache)."""
+        s = self.st_s(x[:, None])[:, 0]
+        a, k1, v1 = self.st_t.step(s, cache[0], cache[1], filled)
+        t, k2, v2 = self.ts_t.step(x, cache[2], cache[3], filled)
+        b = self.ts_s(t[:, None])[:, 0]
+        return self.mix(a, b), [k1, v1, k2, v2]
+
+
+class DSTformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Linear(cfg.in_channels, cfg.dim)
+        self.joint_pos = nn.Parameter(torch.zeros(NUM_JOINTS, cfg.dim))
+        self.mode = nn.Parameter(torch.zeros(2, cfg.dim))  # 0: full window, 1: causal
+        self.layers = nn.ModuleList(DualStreamLayer(cfg) for _ in range(cfg.depth))
+        self.ln = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, 3 * (cfg.max_lag + 1))
+        nn.init.trunc_normal_(self.joint_pos, std=0.02)
+        nn.init.trunc_normal_(self.mode, std=0.02)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def tokens(self, x: torch.Tensor, causal: bool) -> torch.Tensor:
+        return self.embed(x) + self.joint_pos + self.mode[int(causal)]
+
+    def readout(self, h: torch.Tensor) -> torch.Tensor:
+        out = self.head(self.ln(h))
+        return out.view(*out.shape[:-1], self.cfg.max_lag + 1, 3)
+
+    def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
+        """x [B, T, J, 4] -> [B, T, J, L+1, 3]."""
+        h = self.tokens(x, causal)
+        for layer in self.layers:
+            h = layer(h, causal)
+        return self.readout(h)
+
+    # --- cached causal inference -------------------------------------------------------------
+    def empty_cache(self, batch: int, device=None, dtype=torch.float32) -> list[torch.Tensor]:
+        c = self.cfg
+        shape = (batch * NUM_JOINTS, c.heads, c.window - 1, c.dim // c.heads)
+        return [torch.zeros(shape, device=device, dtype=dtype) for _ in range(4 * c.depth)]
+
+    def step(self, x: torch.Tensor, cache: list[torch.Tensor], filled: torch.Tensor
+             ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """One new frame per track: x [B, J, 4] -> ([B, J, L+1, 3], new cache, new filled).
+
+        `filled` [B, W-1] bool marks cache slots holding real frames. Identical to
+        forward(causal=True) over the same history, at one frame's cost.
+        """
+        h = self.tokens(x, causal=True)
+        new_cache: list[torch.Tensor] = []
+        for i, layer in enumerate(self.layers):
+            h, c = layer.step(h, cache[4 * i: 4 * i + 4], filled)
+            new_cache += c
+        new_filled = torch.cat([filled[:, 1:], torch.ones_like(filled[:, :1])], dim=1)
+        return self.readout(h), new_cache, new_filled

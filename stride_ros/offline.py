@@ -1,0 +1,126 @@
+"""Offline refinement of a whole clip: the prior (and optionally STRIDE's test-time adaptation).
+
+A clip of any length is cut into windows of the model's length that overlap by half; each
+frame's output is the weighted mean of the windows holding it, with weights that fall to near
+zero at a window's borders, so there are no seams. The pelvis trajectory comes from the RTS
+smoother (rootpath.py); the prior supplies the pelvis-relative pose.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .bvh import resample
+from .model import DSTformer
+from .representation import decode, encode
+from .rootpath import smooth_root
+from .skeleton import MIRROR
+
+MODEL_FPS = 30.0
+
+
+def window_starts(T: int, W: int, hop: int) -> list[int]:
+    if T <= W:
+        return [0]
+    starts = list(range(0, T - W + 1, hop))
+    if starts[-1] != T - W:
+        starts.append(T - W)
+    return starts
+
+
+def blend_weights(W: int) -> np.ndarray:
+    """Triangular weights, never exactly zero (a frame near the clip's ends has one window)."""
+    t = np.arange(W)
+    return np.minimum(t + 1, W - t).astype(np.float32)
+
+
+def mirror_input(x: torch.Tensor) -> torch.Tensor:
+    """Left/right mirror of encoded input [..., 17, 4] (camera x flips, joints swap)."""
+    x = x[..., MIRROR, :].clone()
+    x[..., 0] = -x[..., 0]
+    return x
+
+
+def mirror_output(y: torch.Tensor) -> torch.Tensor:
+    """Undo the mirror on pelvis-relative output [..., 17, 3]."""
+    y = y[..., MIRROR, :].clone()
+    y[..., 0] = -y[..., 0]
+    return y
+
+
+def windows(x: np.ndarray, W: int, hop: int) -> tuple[torch.Tensor, list[int]]:
+    starts = window_starts(len(x), W, hop)
+    length = min(W, len(x))
+    return torch.from_numpy(np.stack([x[s:s + length] for s in starts])), starts
+
+
+def blend(outputs: np.ndarray, starts: list[int], T: int, hard: bool = False) -> np.ndarray:
+    """outputs [N, W', 17, 3] at starts -> [T, 17, 3] weighted mean (hard: later windows win)."""
+    Wl = outputs.shape[1]
+    if hard:
+        out = np.empty((T, *outputs.shape[2:]), np.float32)
+        for o, s in zip(outputs, starts):
+            out[s:s + Wl] = o
+        return out
+    w = blend_weights(Wl)[:, None, None]
+    acc = np.zeros((T, *outputs.shape[2:]), np.float64)
+    norm = np.zeros((T, 1, 1), np.float64)
+    for o, s in zip(outputs, starts):
+        acc[s:s + Wl] += w * o
+        norm[s:s + Wl] += w
+    return (acc / norm).astype(np.float32)
+
+
+@torch.no_grad()
+def predict_windows(model: DSTformer, xw: torch.Tensor, flip: bool = True, batch: int = 16) -> torch.Tensor:
+    """Full-mode, lag-0 pelvis-relative predictions for a stack of windows [N, W, 17, 4]."""
+    model.eval()
+    outs = []
+    for xb in xw.split(batch):
+        y = model(xb, causal=False)[..., 0, :]
+        if flip:
+            y = 0.5 * (y + mirror_output(model(mirror_input(xb), causal=False)[..., 0, :]))
+        outs.append(y - y[..., :1, :])
+    return torch.cat(outs)
+
+
+def prepare(poses: np.ndarray, confidence: np.ndarray | None, fps: float):
+    """Resample to the model's rate, encode, and track the root. Returns what refinement needs."""
+    if confidence is None:
+        confidence = (~np.isnan(poses).any(-1)).astype(np.float32)
+    if abs(fps - MODEL_FPS) > 1e-6:
+        poses = resample_nan(poses, fps, MODEL_FPS)
+        confidence = resample(confidence[..., None], fps, MODEL_FPS)[..., 0]
+    x, ref = encode(poses, confidence)
+    root_conf = np.where(x[:, 0, 3] > 0, x[:, 0, 3], np.minimum(x[:, 1, 3], x[:, 4, 3]))
+    root = smooth_root(ref, root_conf, MODEL_FPS)
+    return x, root
+
+
+def resample_nan(poses: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
+    """Resample with NaN kept NaN (a sample touching a missing frame is missing)."""
+    filled = np.nan_to_num(poses)
+    out = resample(filled, fps_in, fps_out)
+    miss = resample(np.isnan(poses).astype(np.float32), fps_in, fps_out) > 0
+    out[miss] = np.nan
+    return out
+
+
+def refine_prior(model: DSTformer, poses: np.ndarray, confidence: np.ndarray | None, fps: float,
+                 flip: bool = True) -> np.ndarray:
+    """The prior alone over a whole clip -> complete absolute poses, same frame and length."""
+    T0 = len(poses)
+    x, root = prepare(poses, confidence, fps)
+    W = model.cfg.window
+    xw, starts = windows(x, W, max(1, W // 2))
+    rel = blend(predict_windows(model, xw, flip).numpy(), starts, len(x))
+    out = decode(rel, root)
+    return finish(out, fps, T0)
+
+
+def finish(out: np.ndarray, fps: float, T0: int) -> np.ndarray:
+    if abs(fps - MODEL_FPS) > 1e-6:
+        out = resample(out, MODEL_FPS, fps)
+        if len(out) < T0:
+            out = np.concatenate([out, np.repeat(out[-1:], T0 - len(out), 0)])
+    return out[:T0].astype(np.float32)

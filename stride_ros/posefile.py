@@ -1,0 +1,98 @@
+"""Pose-sequence files (.npz) as CONTRACT.md defines them: poses [T,17,3] float32 (NaN missing),
+fps, optional confidence [T,17] and stamps [T]."""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .skeleton import NUM_JOINTS
+
+
+@dataclass
+class PoseSequence:
+    poses: np.ndarray  # [T, 17, 3] float32
+    fps: float
+    confidence: np.ndarray | None = None  # [T, 17] float32
+    stamps: np.ndarray | None = None  # [T] float64 seconds
+
+    def __len__(self) -> int:
+        return self.poses.shape[0]
+
+    def confidence_or_default(self) -> np.ndarray:
+        """Where no confidence is given, a present joint is fully trusted and a NaN one is absent."""
+        if self.confidence is not None:
+            return self.confidence
+        return (~np.isnan(self.poses).any(-1)).astype(np.float32)
+
+    def stamps_or_default(self) -> np.ndarray:
+        if self.stamps is not None:
+            return self.stamps
+        return np.arange(len(self), dtype=np.float64) / self.fps
+
+
+def load_poses(path: str | Path) -> PoseSequence:
+    """Read and validate a pose file; every problem is an InputError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a .npz pose file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise InputError(f"{path}: not a readable .npz pose file ({type(e).__name__}: {e})") from None
+    if "poses" not in data:
+        raise InputError(f"{path}: no 'poses' array (keys: {sorted(data)})")
+    poses = data["poses"]
+    if poses.ndim != 3 or poses.shape[1:] != (NUM_JOINTS, 3):
+        raise InputError(f"{path}: 'poses' has shape {tuple(poses.shape)}, expected [T, {NUM_JOINTS}, 3]")
+    if poses.shape[0] == 0:
+        raise InputError(f"{path}: 'poses' holds no frames")
+    if not np.issubdtype(poses.dtype, np.floating):
+        raise InputError(f"{path}: 'poses' has dtype {poses.dtype}, expected float")
+    if "fps" not in data:
+        raise InputError(f"{path}: no 'fps' scalar")
+    fps = float(np.asarray(data["fps"]).reshape(-1)[0])
+    if not np.isfinite(fps) or fps <= 0:
+        raise InputError(f"{path}: 'fps' is {fps}, expected a positive number")
+    if np.isinf(poses).any():
+        raise InputError(f"{path}: 'poses' contains infinite values")
+    T = poses.shape[0]
+    conf = data.get("confidence")
+    if conf is not None:
+        if conf.shape != (T, NUM_JOINTS):
+            raise InputError(f"{path}: 'confidence' has shape {tuple(conf.shape)}, expected [{T}, {NUM_JOINTS}]")
+        conf = np.nan_to_num(conf.astype(np.float32), nan=0.0).clip(0, 1)
+    stamps = data.get("stamps")
+    if stamps is not None:
+        if stamps.shape != (T,):
+            raise InputError(f"{path}: 'stamps' has shape {tuple(stamps.shape)}, expected [{T}]")
+        stamps = stamps.astype(np.float64)
+    return PoseSequence(poses.astype(np.float32), fps, conf, stamps)
+
+
+def save_poses(path: str | Path, seq: PoseSequence, protect: tuple[Path, ...] = (), **extra) -> None:
+    """Write a pose file; refuses to overwrite any of `protect` (the command's inputs)."""
+    path = Path(path)
+    for p in protect:
+        if Path(p).exists() and path.exists() and path.resolve() == Path(p).resolve():
+            raise InputError(f"{path}: refusing to overwrite an input file")
+    if path.suffix != ".npz":
+        raise InputError(f"{path}: output must end in .npz")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"poses": seq.poses.astype(np.float32), "fps": np.float64(seq.fps)}
+    if seq.confidence is not None:
+        arrays["confidence"] = seq.confidence.astype(np.float32)
+    if seq.stamps is not None:
+        arrays["stamps"] = seq.stamps.astype(np.float64)
+    arrays.update(extra)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)

@@ -1,0 +1,295 @@
+"""Pre-training the motion prior: masked denoising of simulated estimator output on real motion.
+
+Each sample is a window of real CMU motion, augmented for what the data lacks (one retargeted
+1.6 m body: random global scale, per-bone lengths and wider hips; mirroring; playback speed;
+any heading and camera placement), pushed through the estimator simulator with randomised
+severity (long full occlusions, low-confidence garbage, swaps, outliers, partial occlusion), then
+STRIDE's BERT-style masks (10 % of frames, 5 % of joints) and small Gaussian noise. The target is
+the clean pelvis-relative pose; loss = position + 20 x velocity (STRIDE.md). Half the batches
+train the full-window (offline) mode, half the causal mode with every lag head.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .mocap import CACHE_FPS, load_cached
+from .model import CONFIGS, DSTformer, ModelConfig
+from .representation import encode
+from .simulator import SimulatorConfig, simulate
+from .skeleton import BONES, MIRROR
+
+TRAIN_FPS = 30.0
+
+
+@dataclass
+class TrainConfig:
+    model: str = "small"
+    steps: int = 4000
+    batch: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: int = 200
+    epoch_steps: int = 250  # validation and checkpoint cadence
+    velocity_weight: float = 20.0
+    frame_mask: float = 0.10
+    joint_mask: float = 0.05
+    salsa_share: float = 0.25  # salsa is half the minutes: cap its share of samples
+    threads: int = 2
+    seed: int = 0
+    val_windows: int = 192
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# augmentation and corruption
+
+def rescale_bones(poses: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Scale each of the 16 bones by its factor, rebuilding the tree from the pelvis out."""
+    out = poses.copy()
+    for (p, c), f in zip(BONES, factors):
+        out[:, c] = out[:, p] + f * (poses[:, c] - poses[:, p])
+    return out
+
+
+def augment_body(poses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random body: global scale, symmetric per-bone lengths, wider hips (H36M-like), mirroring."""
+    per_side = rng.uniform(0.9, 1.1, size=8)
+    # bone order: r-hip r-thigh r-shank l-hip l-thigh l-shank spine... (see skeleton.BONES)
+    f = np.array([per_side[0], per_side[1], per_side[2], per_side[0], per_side[1], per_side[2],
+                  per_side[3], per_side[4], per_side[5], per_side[5],
+                  per_side[6], per_side[7], per_side[7], per_side[6], per_side[7], per_side[7]])
+    f[[0, 3]] *= rng.uniform(1.0, 1.6)  # CMU hip joints are narrower than H36M's
+    out = rescale_bones(poses, f)
+    root = out[:, :1]
+    out = root + rng.uniform(0.85, 1.15) * (out - root)
+    floor = out[:, [3, 6], 1].min()
+    out[..., 1] -= floor - poses[:, [3, 6], 1].min()  # keep the feet on the floor
+    if rng.random() < 0.5:
+        out = out[:, MIRROR] * np.array([-1.0, 1.0, 1.0], dtype=np.float32)
+    return out.astype(np.float32)
+
+
+def random_simulator(rng: np.random.Generator) -> SimulatorConfig:
+    """Estimator behaviour varies by camera, scene and model: train on a spread around the default."""
+    base = SimulatorConfig()
+    k = rng.uniform(0.5, 1.8)
+    return replace(
+        base,
+        jitter_xy_m=base.jitter_xy_m * k, jitter_z_m=base.jitter_z_m * k,
+        joint_bias_m=base.joint_bias_m * rng.uniform(0.5, 1.5),
+        swap_hazard=base.swap_hazard * rng.uniform(0, 2.5),
+        outlier_hazard=base.outlier_hazard * rng.uniform(0, 2.5),
+        occlusion_cycle_s=rng.uniform(2.4, 4.0),
+        occlusion_s=rng.uniform(0.0, 2.2) if rng.random() < 0.85 else 0.0,
+        garbage_prob=rng.uniform(0.0, 0.7),
+        partial_rate_per_s=rng.uniform(0.0, 0.6),
+    )
+
+
+class WindowSampler:
+    """Random training windows at TRAIN_FPS from the cached 60 fps clips."""
+
+    def __init__(self, clips: dict[str, tuple[np.ndarray, object]], T: int, salsa_share: float):
+        self.T = T
+        self.clips = [p for p, _ in clips.values() if len(p) >= 2 * 1.3 * T + 2]
+        salsa = np.array(["salsa" in k for k, (p, _) in clips.items() if len(p) >= 2 * 1.3 * T + 2])
+        w = np.array([len(p) for p in self.clips], dtype=float)
+        if salsa.any() and (~salsa).any():
+            w[salsa] *= salsa_share / w[salsa].sum()
+            w[~salsa] *= (1 - salsa_share) / w[~salsa].sum()
+        self.p = w / w.sum()
+
+    def sample(self, rng: np.random.Generator, speed_range=(0.8, 1.25)) -> np.ndarray:
+        clip = self.clips[rng.choice(len(self.clips), p=self.p)]
+        step = (CACHE_FPS / TRAIN_FPS) * rng.uniform(*speed_range)
+        span = step * (self.T - 1)
+        start = rng.uniform(0, len(clip) - 1 - span)
+        t = start + step * np.arange(self.T)
+        i0 = np.floor(t).astype(int)
+        w = (t - i0)[:, None, None].astype(np.float32)
+        return (1 - w) * clip[i0] + w * clip[np.minimum(i0 + 1, len(clip) - 1)]
+
+
+def corrupt(gt_world: np.ndarray, rng: np.random.Generator, cfg: TrainConfig,
+            sim_cfg: SimulatorConfig | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World window -> (model input [T,17,4], target [T,17,3] pelvis-relative, occluded [T])."""
+    sim = simulate(gt_world, TRAIN_FPS, int(rng.integers(2**31)), sim_cfg or random_simulator(rng))
+    poses, conf = sim.poses.copy(), sim.confidence.copy()
+    T = len(poses)
+    drop = np.zeros((T, 17), bool)
+    drop[rng.random(T) < cfg.frame_mask] = True
+    drop |= rng.random((T, 17)) < cfg.joint_mask
+    poses[drop] = np.nan
+    conf[drop] = 0.0
+    poses = poses + rng.normal(0, 0.002, poses.shape).astype(np.float32)
+    x, _ = encode(poses, conf)
+    target = sim.gt - sim.gt[:, :1]
+    return x, target.astype(np.float32), sim.occluded_frames | drop.all(-1)
+
+
+def make_batch(sampler: WindowSampler, rng: np.random.Generator, cfg: TrainConfig, B: int):
+    xs, ts, occ = zip(*(corrupt(augment_body(sampler.sample(rng), rng), rng, cfg) for _ in range(B)))
+    return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts)), torch.from_numpy(np.stack(occ))
+
+
+# ---------------------------------------------------------------------------------------------
+# loss
+
+def lag_predictions(out: torch.Tensor, lag: int) -> torch.Tensor:
+    """Pelvis-relative predictions of lag head `lag`, aligned to frames 0..T-1-lag."""
+    rel = out[..., lag, :]
+    rel = rel - rel[:, :, :1]
+    return rel[:, lag:]
+
+
+def position_velocity_loss(pred: torch.Tensor, target: torch.Tensor, vel_w: float) -> torch.Tensor:
+    pos = (pred - target).norm(dim=-1).mean()
+    vel = ((pred[:, 1:] - pred[:, :-1]) - (target[:, 1:] - target[:, :-1])).norm(dim=-1).mean()
+    return pos + vel_w * vel
+
+
+def prior_loss(out: torch.Tensor, target: torch.Tensor, causal: bool, vel_w: float) -> torch.Tensor:
+    T = target.shape[1]
+    lags = range(out.shape[-2]) if causal else [0]
+    losses = [position_velocity_loss(lag_predictions(out, k), target[:, : T - k], vel_w) for k in lags]
+    return torch.stack(losses).mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+@torch.no_grad()
+def validate(model: DSTformer, val: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+             lags=(0, 8)) -> dict[str, float]:
+    """MPJPE (mm) of full mode and of causal lag heads, over all and occluded frames."""
+    model.eval()
+    x, target, occ = val
+    res = {}
+    outs = {"full": torch.cat([model(xb, causal=False) for xb in x.split(32)])}
+    outs["causal"] = torch.cat([model(xb, causal=True) for xb in x.split(32)])
+    for name, out, ks in (("full", outs["full"], [0]), ("causal", outs["causal"], lags)):
+        for k in ks:
+            T = target.shape[1]
+            err = (lag_predictions(out, k) - target[:, : T - k]).norm(dim=-1).mean(-1) * 1000  # [B, T-k]
+            key = name if name == "full" else f"causal_lag{k}"
+            res[f"{key}_mpjpe"] = float(err.mean())
+            o = occ[:, : T - k]
+            res[f"{key}_occ_mpjpe"] = float(err[o].mean()) if o.any() else float("nan")
+    model.train()
+    return res
+
+
+def build_val_set(clips, T: int, n: int, cfg: TrainConfig, seed: int = 1234):
+    rng = np.random.default_rng(seed)
+    sampler = WindowSampler(clips, T, salsa_share=cfg.salsa_share)
+    items = [corrupt(sampler.sample(rng, speed_range=(1.0, 1.0)), rng, cfg, SimulatorConfig()) for _ in range(n)]
+    xs, ts, occ = zip(*items)
+    return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts)), torch.from_numpy(np.stack(occ))
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    steps = [h["step"] for h in history]
+    a.plot(steps, [h["train_loss"] for h in history], label="train loss (epoch mean)")
+    a.set_xlabel("step")
+    a.set_yscale("log")
+    a.legend()
+    a.grid(alpha=0.3)
+    for key in sorted(k for k in history[-1] if k.endswith("_mpjpe")):
+        b.plot(steps, [h[key] for h in history], label=key)
+    b.set_xlabel("step")
+    b.set_ylabel("validation MPJPE (mm)")
+    b.legend(fontsize=7)
+    b.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, data_dir=None, resume: bool = True,
+          progress: bool = True, model_cfg: ModelConfig | None = None) -> Path:
+    """Train (or resume) into out_dir; returns the path of the final checkpoint."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    mcfg = model_cfg or CONFIGS[cfg.model]
+    model = DSTformer(mcfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    state_path = out_dir / "train_state.pt"
+    step, history, wall = 0, [], 0.0
+    rng = np.random.default_rng(cfg.seed)
+    if resume and state_path.exists():
+        ckpt = load_checkpoint(state_path, expect=mcfg)
+        model.load_state_dict(ckpt.state_dict)
+        opt.load_state_dict(ckpt.extra["optimizer"])
+        step, history, wall = ckpt.extra["step"], ckpt.extra["history"], ckpt.extra["wall_s"]
+        rng.bit_generator.state = ckpt.extra["rng"]
+        torch.set_rng_state(ckpt.extra["torch_rng"])
+    train_clips = load_cached(data_dir, split="train", progress=progress)
+    val_clips = load_cached(data_dir, split="val", progress=progress)
+    T = mcfg.window
+    sampler = WindowSampler(train_clips, T, cfg.salsa_share)
+    val = build_val_set(val_clips, T, cfg.val_windows, cfg)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step")
+    model.train()
+    epoch_losses: list[float] = []
+    t_start = time.time() - wall
+    while step < cfg.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        x, target, _ = make_batch(sampler, rng, cfg, cfg.batch)
+        causal = step % 2 == 1
+        loss = prior_loss(model(x, causal=causal), target, causal, cfg.velocity_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        epoch_losses.append(float(loss.detach()))
+        step += 1
+        if bar:
+            bar.update()
+            bar.set_postfix(loss=f"{np.mean(epoch_losses[-20:]):.4f}")
+        if step % cfg.epoch_steps == 0 or step == cfg.steps:
+            metrics = validate(model, val)
+            history.append({"step": step, "train_loss": float(np.mean(epoch_losses)),
+                            "wall_s": time.time() - t_start, **metrics})
+            epoch_losses = []
+            if bar:
+                bar.write(f"step {step}: " + ", ".join(f"{k}={v:.1f}" for k, v in metrics.items()))
+            meta = {"train_config": asdict(cfg), "history": history}
+            save_checkpoint(state_path, model, meta=meta, extra={
+                "optimizer": opt.state_dict(), "step": step, "history": history,
+                "wall_s": time.time() - t_start, "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state()})
+            save_checkpoint(out_dir / "prior.pt", model, meta=meta)
+            plot_curves(history, out_dir / "loss_curve.png")
+            (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    if bar:
+        bar.close()
+    return out_dir / "prior.pt"
