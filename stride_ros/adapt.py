@@ -145,10 +145,11 @@ def _limb_variance(rel: np.ndarray) -> float:
 
 
 def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np.ndarray | None = None,
-                causal: bool = False, lag: int = 0) -> tuple[DSTformer | None, str, list[float]]:
+                causal: bool = False, lag: int = 0, stop=None) -> tuple[DSTformer | None, str, list[float]]:
     """Adapt a copy of `model` to encoded input x [T, 17, 4]. Returns (model or None, reason, losses).
 
-    Used offline (full mode) and by the streaming worker (causal mode, lag head `lag`).
+    Used offline (full mode) and by the streaming worker (causal mode, lag head `lag`); `stop()`
+    is checked between epochs so a shutting-down node does not wait for a burst.
     """
     W = model.cfg.window
     Q, w = pseudo_labels(x, prior_rel, cfg)
@@ -166,6 +167,8 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
     gen = torch.Generator().manual_seed(cfg.seed)
     losses: list[float] = []
     for _ in range(cfg.epochs):
+        if stop is not None and stop():
+            return None, "stopped", losses
         order = torch.randperm(len(X), generator=gen)
         epoch = []
         for idx in order.split(cfg.max_batch):

@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .errors import InputError
 
 
@@ -64,6 +66,157 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def _load_model(path: str | None, device: str = "cpu", threads: int | None = None):
+    """The prior, ready. Per-frame work is many small ops: one intra-op thread is fastest and leaves
+    the other core to adaptation (threads=None keeps torch's default, for batch work)."""
+    from .checkpoint import load_model
+
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+
+    if device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device available (CPU build of torch, or no GPU)")
+    return load_model(path).to(device)
+
+
+def cmd_refine(a: argparse.Namespace) -> int:
+    from .backends import Backend
+    from .posefile import PoseSequence, load_poses, save_poses
+    from .refine import offline_sequence, stream_sequence
+    from .streaming import StreamConfig
+
+    out = _out_path(a.output, [a.input])
+    seq = load_poses(a.input)
+    if np.isnan(seq.poses).all():
+        raise InputError(f"{a.input}: every joint of every frame is missing: nothing to refine")
+    model = _load_model(a.model, a.device, threads=None if a.mode == "offline" else 1)
+    if a.mode == "offline":
+        if a.backend != "torch":
+            raise InputError("--mode offline runs on the torch backend (it trains the model)")
+        poses, info = offline_sequence(model, seq, 30 if a.tta_steps is None else a.tta_steps)
+        conf = None
+        print(f"offline: {len(seq)} frames, adaptation: {info['reason']} ({info['seconds']:.1f} s)")
+    else:
+        if not 0 <= a.lag <= model.cfg.max_lag:
+            raise InputError(f"--lag {a.lag}: the model has lag heads 0..{model.cfg.max_lag}")
+        try:
+            backend = Backend(a.backend, a.device)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        cfg = StreamConfig(lag=a.lag, fps=seq.fps)
+        if a.tta_steps is not None:
+            cfg = StreamConfig(lag=a.lag, fps=seq.fps, adapt=a.tta_steps > 0, adapt_epochs=max(1, a.tta_steps))
+        poses, conf, status = stream_sequence(model, seq, cfg, backend)
+        print(f"stream: {len(seq)} frames at lag {a.lag}, backend {a.backend}; {status['worker']}; "
+              f"dropped {status['dropped'] or 'none'}")
+    save_poses(out, PoseSequence(poses, seq.fps, conf, seq.stamps), protect=(a.input,))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from .export import export_full, export_step, parity
+
+    model = _load_model(a.model)
+    out = Path(a.output)
+    if out.suffix != ".onnx":
+        raise InputError(f"{out}: output must end in .onnx")
+    full = export_full(model, out)
+    step = export_step(model, out.with_name(out.stem + "_step.onnx"))
+    x = np.random.default_rng(0).normal(0, 0.3, (2, model.cfg.window, 17, 4)).astype(np.float32)
+    x[..., 3] = np.abs(x[..., 3]).clip(0, 1)
+    err = parity(model, full, x)
+    print(f"wrote {out} ({len(full) / 1e6:.1f} MB, full window) and {out.with_name(out.stem + '_step.onnx')} "
+          f"({len(step) / 1e6:.1f} MB, cached step); onnxruntime vs torch max |diff| {err * 1000:.5f} mm")
+    return 0
+
+
+def _motion(path: str | None, seconds: float, seed: int):
+    """Ground-truth motion for generated data: a BVH/.npz file, else the built-in generated walk."""
+    from .evaluate import EVAL_FPS, clips_from_paths
+    from .synthetic import synthetic_walk
+
+    if path:
+        gt = clips_from_paths([path])[0].gt
+        return gt[: int(seconds * EVAL_FPS)] if seconds else gt
+    return synthetic_walk(seconds=seconds or 20.0, fps=EVAL_FPS, seed=seed)
+
+
+def cmd_make_bag(a: argparse.Namespace) -> int:
+    from .bags import write_sim_bag
+    from .evaluate import EVAL_FPS
+    from .simulator import simulate
+
+    people = []
+    for k in range(a.people):
+        gt = _motion(a.motion, a.seconds, a.seed + k)
+        sim = simulate(gt, EVAL_FPS, a.seed * 100 + k)
+        if k:  # further people stand beside the first
+            shift = np.array([1.2 * k * (-1) ** k, 0.0, 0.5 * k], np.float32)
+            sim.poses, sim.gt = sim.poses + shift, sim.gt + shift
+        people.append((sim.poses, sim.confidence, sim.gt))
+    path = write_sim_bag(a.output, people, EVAL_FPS, storage=a.storage)
+    print(f"wrote {path} ({a.storage}): {min(len(p[0]) for p in people)} frames, {a.people} person(s), "
+          f"topics /human_pose and /human_pose_gt")
+    return 0
+
+
+def cmd_replay(a: argparse.Namespace) -> int:
+    from .backends import Backend
+    from .bags import replay_bag
+
+    model = _load_model(a.model, a.device, threads=1)
+    try:
+        backend = Backend(a.backend, a.device)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    rep = replay_bag(a.bag, a.output, model, lag=a.lag, input_topic=a.input_topic, gt_topic=a.gt_topic,
+                     output_topic=a.output_topic, storage=a.storage, backend=backend, adapt=not a.no_adapt)
+    print(f"replayed {rep.frames_in} input frames -> {rep.frames_out} refined frames in {rep.seconds:.1f} s; "
+          f"wrote {a.output} ({rep.storage}); dropped: {rep.dropped or 'none'}")
+    if rep.metrics:
+        print(f"against ground truth ({a.gt_topic}, {rep.metrics['frames']} frames; mm):")
+        print(f"  {'method':<10} {'MPJPE':>8} {'PA-MPJPE':>9} {'Accel':>7} {'Abs':>8}")
+        for name in ("refined", "one_euro"):
+            if name in rep.metrics:
+                m = rep.metrics[name]
+                print(f"  {name:<10} {m['mpjpe']:8.1f} {m['pa_mpjpe']:9.1f} {m['accel']:7.1f} {m['abs']:8.1f}")
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .bench import format_bench, run_bench, save
+
+    model = _load_model(a.model, a.device, threads=1)
+    try:
+        backends = [b.strip() for b in a.backends.split(",") if b.strip()]
+        people = [int(p) for p in a.people.split(",") if p.strip()]
+    except ValueError:
+        raise InputError("--people: expected a comma list of integers") from None
+    for b in backends:
+        if b not in ("torch", "onnx", "tensorrt"):
+            raise InputError(f"--backends: unknown backend {b!r} (torch, onnx, tensorrt)")
+    try:
+        res = run_bench(model, backends, people, a.frames, a.lag, a.device, progress=not a.quiet)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    print(format_bench(res))
+    if a.json:
+        save(res, a.json)
+        print(f"wrote {a.json}")
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(motion=a.motion, seconds=a.seconds, lag=a.lag, out_dir=a.out, model=a.model, seed=a.seed)
+    return 0
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     from .model import CONFIGS
     from .train import TrainConfig, train
@@ -81,7 +234,7 @@ def cmd_tune(a: argparse.Namespace) -> int:
     from .tune import tune
 
     for name, (params, score) in tune(progress=not a.quiet).items():
-        print(f"{name:<14} MPJPE {score:6.1f} mm on training subjects with {params}")
+        print(f"{name:<14} MPJPE + Abs + Accel {score:6.1f} on training subjects with {params}")
     return 0
 
 
@@ -97,13 +250,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
     s.set_defaults(func=cmd_convert)
 
+    s = sub.add_parser("refine", help="refine one pose sequence (offline STRIDE, or streamed as the node does)")
+    s.add_argument("input", help="input .npz pose sequence")
+    s.add_argument("-o", "--output", required=True, help="output .npz (never the input)")
+    s.add_argument("--mode", choices=["offline", "stream"], default="offline")
+    s.add_argument("--lag", type=int, default=0, help="stream: output lag in frames (0 = causal)")
+    s.add_argument("--tta-steps", type=int, default=None,
+                   help="offline: adaptation epochs (default 30, the paper's; 0 = prior alone); "
+                   "stream: epochs per background burst (default 6; 0 = no adaptation)")
+    s.add_argument("--model", help="prior checkpoint (default: the shipped one)")
+    s.add_argument("--device", default="cpu", help="cpu or cuda")
+    s.add_argument("--backend", choices=["torch", "onnx", "tensorrt"], default="torch",
+                   help="stream inference backend")
+    s.set_defaults(func=cmd_refine)
+
+    s = sub.add_parser("export", help="export the prior to ONNX (full window + cached step) with a parity check")
+    s.add_argument("-o", "--output", required=True, help="output .onnx (the step graph goes beside it)")
+    s.add_argument("--format", choices=["onnx"], default="onnx")
+    s.add_argument("--model", help="prior checkpoint (default: the shipped one)")
+    s.set_defaults(func=cmd_export)
+
     s = sub.add_parser("evaluate", help="accuracy benchmark: simulated estimator -> every method -> metrics")
     s.add_argument("inputs", nargs="*", help="ground-truth .bvh/.npz files or folders "
                    "(default: the validation subjects of the shared mocap)")
     s.add_argument("--split", default="val", choices=["val", "train"], help="mocap split when no inputs")
     s.add_argument("--data", help="mocap folder (default: $STRIDE_ROS_DATA or ../shared/data/mocap)")
-    s.add_argument("--methods", default="baselines,prior",
-                   help="comma list of methods or groups (baselines, prior, stride, stream, all); "
+    s.add_argument("--methods", default="baselines,prior,stride",
+                   help="comma list of methods or groups (baselines, ablation, stream, all); "
                    "see README")
     s.add_argument("--model", help="prior checkpoint (default: the shipped one)")
     s.add_argument("--tta-steps", type=int, default=30, help="STRIDE adaptation epochs (default 30)")
@@ -131,13 +304,84 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_train)
 
+    s = sub.add_parser("demo", help="the whole system on its defaults: node + simulated 30 Hz stream over DDS, "
+                       "scored against One Euro (PNG + mcap bag)")
+    s.add_argument("--motion", help="ground-truth .bvh/.npz (default: a built-in generated walk)")
+    s.add_argument("--seconds", type=float, default=20.0)
+    s.add_argument("--lag", type=int, default=0, help="the node's output lag in frames")
+    s.add_argument("--out", default="stride_demo", help="folder for the PNG, the bag and the node log")
+    s.add_argument("--model", help="prior checkpoint (default: the shipped one)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("bench", help="speed benchmark: per-frame latency per backend, 1 and 4 people, "
+                       "with and without adaptation, beside One Euro")
+    s.add_argument("--backends", default="torch,onnx", help="comma list: torch, onnx, tensorrt")
+    s.add_argument("--people", default="1,4", help="comma list of people counts")
+    s.add_argument("--frames", type=int, default=300, help="frames per run (30 Hz, paced)")
+    s.add_argument("--lag", type=int, default=0)
+    s.add_argument("--model", help="prior checkpoint (default: the shipped one)")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--json", help="write the results as JSON here")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("replay", help="run the refiner over a rosbag2 (mcap or sqlite3) into a new bag")
+    s.add_argument("bag", help="input bag folder")
+    s.add_argument("-o", "--output", required=True, help="output bag folder (must not exist)")
+    s.add_argument("--input-topic", default="/human_pose")
+    s.add_argument("--gt-topic", default="/human_pose_gt", help="ground truth, scored when present")
+    s.add_argument("--output-topic", default="/human_pose_refined")
+    s.add_argument("--lag", type=int, default=0, help="output lag in frames (0 = causal)")
+    s.add_argument("--storage", choices=["mcap", "sqlite3"], help="output storage (default: the input's)")
+    s.add_argument("--no-adapt", action="store_true", help="no test-time adaptation")
+    s.add_argument("--model", help="prior checkpoint (default: the shipped one)")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--backend", choices=["torch", "onnx", "tensorrt"], default="torch")
+    s.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("make-bag", help="generate a test bag: motion -> estimator simulator -> /human_pose (+ ground truth)")
+    s.add_argument("output", help="output bag folder (must not exist)")
+    s.add_argument("--motion", help="ground-truth .bvh/.npz (default: the built-in generated walk)")
+    s.add_argument("--seconds", type=float, default=20.0)
+    s.add_argument("--people", type=int, default=1)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
+    s.set_defaults(func=cmd_make_bag)
+
+    sub.add_parser("node", help="the ROS 2 node (same as `ros2 run stride_ros refine_node`); "
+                   "takes --ros-args", add_help=False)
+
     s = sub.add_parser("tune-baselines", help="grid-search baseline parameters on the training subjects")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_tune)
     return p
 
 
+NODE_HELP = """usage: stride-ros node [--ros-args ...]
+
+Run the stride_refiner ROS 2 node (the same as `ros2 run stride_ros refine_node`), e.g.
+  stride-ros node --ros-args --params-file config/refine.yaml -p lag_frames:=8
+Parameters: see config/refine.yaml and the README's parameter table."""
+
+
+def cmd_node(argv: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv if a != "--ros-args") and "--ros-args" not in argv:
+        print(NODE_HELP)
+        return 0
+    try:
+        from .ros.node import main as node_main
+    except ImportError as e:
+        print(f"stride-ros node: error: ROS 2 Python packages missing ({e}); install the 'ros' extra "
+              "(pip install 'stride_ros[ros]') or source a ROS 2 installation", file=sys.stderr)
+        return 2
+    return node_main(["stride-ros", *argv])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "node":
+        return cmd_node(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

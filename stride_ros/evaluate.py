@@ -141,7 +141,7 @@ def run_benchmark(clips: list[Clip], methods: dict[str, Method], seed: int = 0,
 
 def format_table(report: Report, reference: str = "one_euro") -> str:
     head = (f"{'method':<18}" + "".join(f"{c:>9}" for c in ("MPJPE", "PA-MPJPE", "N-MPJPE", "Accel", "Abs"))
-            + " |" + "".join(f"{c:>9}" for c in ("occ MPJPE", "occ PA", "occ Accel", "occ Abs"))
+            + " |" + "".join(f"{c:>10}" for c in ("occ MPJPE", "occ PA", "occ Accel", "occ Abs"))
             + f" | {'MPJPE/ref':>9} {'occ/ref':>8}")
     lines = [f"{report.n_clips} clips, {report.n_frames} frames at {EVAL_FPS:g} fps, "
              f"{100 * report.occluded_share:.0f}% of frames occluded; errors in mm (Accel mm/frame^2)",
@@ -154,7 +154,7 @@ def format_table(report: Report, reference: str = "one_euro") -> str:
             ratio = f"{a['mpjpe'] / ref['all']['mpjpe']:.3f}"
             occ_ratio = f"{o['mpjpe'] / ref['occluded']['mpjpe']:.3f}"
         lines.append(f"{name:<18}" + "".join(f"{a[c]:9.1f}" for c in COLUMNS) + " |"
-                     + "".join(f"{o[c]:9.1f}" for c in ("mpjpe", "pa_mpjpe", "accel", "abs"))
+                     + "".join(f"{o[c]:10.1f}" for c in ("mpjpe", "pa_mpjpe", "accel", "abs"))
                      + f" | {ratio:>9} {occ_ratio:>8}")
     v = report.estimator_visible
     lines.append(f"(estimator input on its visible frames: MPJPE {v['mpjpe']:.1f}, PA {v['pa_mpjpe']:.1f}, "

@@ -1,36 +1,87 @@
-"""The benchmark's rows: baselines and the model-based methods, built from a comma list."""
+"""The benchmark's rows: baselines and the model-based methods, built from a comma list.
+
+Model rows:
+- `prior`: the prior alone, offline, overlapping windows blended (tta 0).
+- `tta:mpjp`, `tta:+vel`, `tta:+limb`, `tta:paper`: STRIDE's ablation, loss by loss, as published
+  (full-weight pseudo-labels, non-overlapping chunks); `tta:paper` is the whole published method.
+- `tta:+conf`, `tta:+gate`: the paper plus confidence-weighted targets, then plus the residual gate.
+- `stride`: everything, with overlapping blended windows: the shipped offline method.
+- `stream_lagN`: the streaming refiner at lag N with background adaptation (inline, deterministic);
+  `stream_lagN_prior`: the same without adaptation.
+"""
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from functools import partial
 
+from .adapt import AdaptConfig, refine_offline
 from .baselines import BASELINES
 from .errors import InputError
 
+ABLATION = {
+    "tta:mpjp": lambda n: AdaptConfig.paper(epochs=n, w_vel=0.0, w_limb=0.0, w_nmpjp=0.0),
+    "tta:+vel": lambda n: AdaptConfig.paper(epochs=n, w_limb=0.0, w_nmpjp=0.0),
+    "tta:+limb": lambda n: AdaptConfig.paper(epochs=n, w_nmpjp=0.0),
+    "tta:paper": lambda n: AdaptConfig.paper(epochs=n),
+    "tta:+conf": lambda n: replace(AdaptConfig.paper(epochs=n), confidence=True),
+    "tta:+gate": lambda n: replace(AdaptConfig(epochs=n), overlap=False),
+    "stride": lambda n: AdaptConfig(epochs=n),
+}
+
 GROUPS = {
     "baselines": list(BASELINES),
-    "prior": ["prior"],
-    "all": list(BASELINES) + ["prior"],
+    "ablation": ["prior", *ABLATION],
+    "stream": ["stream_lag{lag}_prior", "stream_lag{lag}"],
+    "all": list(BASELINES) + ["prior", "stride", "stream_lag{lag}"],
 }
+
+
+def _expand(spec: str, lags: list[int]) -> list[str]:
+    names: list[str] = []
+    for item in (s.strip() for s in spec.split(",") if s.strip()):
+        for name in GROUPS.get(item, [item]):
+            names += [name.format(lag=k) for k in lags] if "{lag}" in name else [name]
+    return list(dict.fromkeys(names))
 
 
 def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags: str = "0,8",
                   device: str = "cpu") -> dict:
-    names: list[str] = []
-    for item in (s.strip() for s in spec.split(",") if s.strip()):
-        names += GROUPS.get(item, [item])
+    try:
+        lag_list = [int(k) for k in lags.split(",") if k.strip()]
+    except ValueError:
+        raise InputError(f"--lags {lags!r}: expected a comma list of integers") from None
     methods = {}
     prior = None
-    for name in dict.fromkeys(names):
+    for name in _expand(spec, lag_list):
         if name in BASELINES:
             methods[name] = BASELINES[name]
             continue
         if prior is None:
             from .checkpoint import load_model
             prior = load_model(model).to(device)
+        m = re.fullmatch(r"stream_lag(\d+)(_prior)?", name)
         if name == "prior":
-            from .offline import refine_prior
-            methods[name] = partial(refine_prior, prior)
+            methods[name] = partial(_offline, prior, AdaptConfig(epochs=0))
+        elif name in ABLATION:
+            methods[name] = partial(_offline, prior, ABLATION[name](tta_steps))
+        elif m:
+            if int(m.group(1)) > prior.cfg.max_lag:
+                raise InputError(f"{name}: the model has lag heads 0..{prior.cfg.max_lag}")
+            methods[name] = partial(_stream, prior, int(m.group(1)), m.group(2) is None)
         else:
-            raise InputError(f"unknown method {name!r} (known: {', '.join(list(BASELINES) + ['prior'])}, "
-                             f"groups: {', '.join(GROUPS)})")
+            known = list(BASELINES) + ["prior", *ABLATION, "stream_lagN", "stream_lagN_prior"]
+            raise InputError(f"unknown method {name!r} (known: {', '.join(known)}; groups: {', '.join(GROUPS)})")
     return methods
+
+
+def _offline(model, cfg: AdaptConfig, poses, confidence, fps):
+    return refine_offline(model, poses, confidence, fps, cfg).poses
+
+
+def _stream(model, lag: int, adapt: bool, poses, confidence, fps):
+    from .posefile import PoseSequence
+    from .refine import stream_sequence
+    from .streaming import StreamConfig
+    out, _, _ = stream_sequence(model, PoseSequence(poses, fps, confidence), StreamConfig(lag=lag, fps=fps, adapt=adapt))
+    return out

@@ -109,7 +109,9 @@ class TemporalBlock(nn.Module):
     def bias(self, T: int, causal: bool, device) -> torch.Tensor:
         i = torch.arange(T, device=device)
         off = i[:, None] - i[None, :]  # query minus key
-        allowed = (off.abs() < self.window) & ((off >= 0) if causal else True)
+        allowed = off.abs() < self.window
+        if causal:
+            allowed = allowed & (off >= 0)
         b = self.rel_bias[:, (off + self.window - 1).clamp(0, 2 * self.window - 2)]
         return b.masked_fill(~allowed, float("-inf"))  # [H, T, T]
 

@@ -1,0 +1,67 @@
+"""Refining a pose sequence: offline (whole clip, STRIDE) or streamed frame by frame (the node's code).
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .adapt import AdaptConfig, refine_offline
+from .backends import Backend
+from .model import DSTformer
+from .posefile import PoseSequence
+from .streaming import RefinedFrame, StreamConfig, StreamingRefiner
+
+log = logging.getLogger("stride_ros.refine")
+
+
+def frame_persons(poses: np.ndarray, conf: np.ndarray) -> dict:
+    """One frame of a single-person file as the node would see it: nobody, or one person."""
+    if np.isnan(poses).all():
+        return {}
+    return {None: (poses, conf)}
+
+
+def stream_sequence(model: DSTformer, seq: PoseSequence, cfg: StreamConfig,
+                    backend: Backend | None = None, worker=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Replay a file through the streaming refiner; returns (poses [T,17,3], confidence [T,17], status).
+
+    Frames are pushed with their stamps; what the refiner emits is written at the index of the frame
+    it describes, and flush() supplies the last `lag` frames (the node would emit those only when
+    more frames came). Frames the refiner dropped (bad stamps) are filled from their neighbours.
+    """
+    conf = seq.confidence_or_default()
+    stamps = seq.stamps_or_default()
+    refiner = StreamingRefiner(model, cfg, backend, worker)
+    got: dict[int, RefinedFrame] = {}
+    try:
+        for i in range(len(seq)):
+            for fr in refiner.push(float(stamps[i]), frame_persons(seq.poses[i], conf[i]), meta=i):
+                got[fr.meta] = fr
+        for fr in refiner.flush():
+            got[fr.meta] = fr
+    finally:
+        refiner.close()
+    T = len(seq)
+    poses = np.full((T, 17, 3), np.nan, np.float32)
+    out_conf = np.zeros((T, 17), np.float32)
+    for i, fr in got.items():
+        if fr.tracks:
+            tp = next(iter(fr.tracks.values()))
+            poses[i], out_conf[i] = tp.poses, tp.confidence
+    missing = np.isnan(poses).any((1, 2))
+    if missing.all():
+        raise ValueError("the stream produced no pose (no frame with a usable person)")
+    if missing.any():  # before the first detection, or dropped frames: nearest refined frame
+        idx = np.flatnonzero(~missing)
+        nearest = idx[np.clip(np.searchsorted(idx, np.arange(T)), 0, len(idx) - 1)]
+        prev = idx[np.clip(np.searchsorted(idx, np.arange(T)) - 1, 0, len(idx) - 1)]
+        use = np.where(np.abs(prev - np.arange(T)) <= np.abs(nearest - np.arange(T)), prev, nearest)
+        poses[missing] = poses[use[missing]]
+    return poses, out_conf, refiner.status()
+
+
+def offline_sequence(model: DSTformer, seq: PoseSequence, tta_steps: int) -> tuple[np.ndarray, dict]:
+    res = refine_offline(model, seq.poses, seq.confidence_or_default(), seq.fps, AdaptConfig(epochs=tta_steps))
+    return res.poses, {"adapted": res.adapted, "reason": res.reason, "seconds": res.seconds,
+                       "losses": res.losses}

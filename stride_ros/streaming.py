@@ -1,0 +1,341 @@
+"""The streaming refiner: frames in one by one with stamps, one refined frame out per input frame.
+
+This is the core the ROS node wraps and `stride-ros refine --mode stream` runs; it imports no ROS.
+
+Per person (track) it keeps the causal model's key/value cache, a Kalman filter on the pelvis and a
+buffer of recent encoded frames. Each input frame costs one cached model step per live track
+(model.py); the output for frame f leaves at frame f + lag, from the model's lag head `lag` and the
+pelvis smoothed over the same `lag` frames, stamped with frame f's own stamp.
+
+Time: stamps drive everything. A gap of k nominal periods inserts k-1 missing frames (the model
+keeps its time base); a repeated stamp or one slightly out of order is dropped; a stamp far in the
+past (a bag restarted) resets every track. Tracks expire after `track_timeout_s` of not being seen.
+
+Adaptation: every `adapt_interval_s` a track's recent frames go to the adaptation worker
+(adaptation_worker.py), which returns a runner with adapted weights and a cache already caught up;
+the frame path swaps it in between two steps. The frame path never waits for adaptation.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Hashable
+
+import numpy as np
+
+from .adapt import AdaptConfig
+from .backends import Backend, Runner
+from .model import DSTformer
+from .representation import encode
+from .rootpath import RootFilter, RootFilterParams
+from .skeleton import NUM_JOINTS
+
+if TYPE_CHECKING:
+    from .adaptation_worker import AdaptationWorkerBase
+
+log = logging.getLogger("stride_ros.streaming")
+
+
+@dataclass
+class StreamConfig:
+    lag: int = 0  # output lag in frames (0 = causal)
+    fps: float = 30.0  # nominal input rate: defines a frame period for gap inference
+    track_timeout_s: float = 3.0  # a track not seen for this long expires (> a 1.6 s occlusion)
+    jump_back_reset_s: float = 0.5  # a stamp further back than this resets; nearer: out of order
+    max_tracks: int = 8
+    inferred_conf: float = 0.3  # confidence of an inferred joint just after it was last seen...
+    inferred_conf_tau_s: float = 1.0  # ...decaying with this time constant
+    # background adaptation
+    adapt: bool = True
+    adapt_interval_s: float = 4.0
+    adapt_buffer_frames: int = 162
+    adapt_min_frames: int = 90
+    adapt_min_observed: float = 0.5  # share of buffered frames with an observed pelvis
+    adapt_epochs: int = 6
+    max_adapted_tracks: int = 4
+    root: RootFilterParams = field(default_factory=RootFilterParams)
+
+    def adapt_config(self) -> AdaptConfig:
+        return AdaptConfig(epochs=self.adapt_epochs, flip=True, max_batch=4)
+
+
+@dataclass
+class TrackPose:
+    poses: np.ndarray  # [17, 3] absolute, no NaN
+    confidence: np.ndarray  # [17]: input confidence where observed, low and decaying where inferred
+    observed: np.ndarray  # [17] bool
+
+
+@dataclass
+class RefinedFrame:
+    stamp: float
+    meta: Any
+    tracks: dict[Hashable, TrackPose]
+
+
+@dataclass
+class Handover:
+    runner: Runner
+    state: Any
+    upto: int  # the state has consumed frames up to and including this index
+    model: DSTformer
+
+
+class Track:
+    def __init__(self, tid: Hashable, frame: int, stamp: float, runner: Runner, cfg: StreamConfig,
+                 buffer_len: int):
+        self.id = tid
+        self.created = frame
+        self.last_seen_stamp = stamp
+        self.runner = runner
+        self.state = runner.empty_state()
+        self.model: DSTformer | None = None  # adapted weights, None = the shared prior
+        self.root = RootFilter(cfg.root, history=max(cfg.lag + 2, 8))
+        self.lock = threading.Lock()
+        self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=buffer_len)  # (index, x [17, 4])
+        self.flags: deque[tuple[int, np.ndarray, np.ndarray]] = deque(maxlen=cfg.lag + 2)  # (index, conf, since_seen)
+        self.since_seen = np.zeros(NUM_JOINTS)
+        self.pending: Handover | None = None
+        self.last_out: np.ndarray | None = None
+        self.alive = True
+        self.adapt_runs = 0
+        self.adapt_state = "prior"
+        self.adapt_last = ""
+
+    @property
+    def buffered(self) -> int:
+        return len(self.frames)
+
+
+class StreamingRefiner:
+    """push(stamp, persons) -> refined frames that the lag now allows; flush() at the end."""
+
+    def __init__(self, model: DSTformer, cfg: StreamConfig = StreamConfig(), backend: Backend | None = None,
+                 worker: "AdaptationWorkerBase | None" = None):
+        if not 0 <= cfg.lag <= model.cfg.max_lag:
+            raise ValueError(f"lag {cfg.lag} outside the model's lag heads 0..{model.cfg.max_lag}")
+        self.model = model.eval()
+        self.cfg = cfg
+        self.backend = backend or Backend("torch")
+        self.base_runner = self.backend.runner(model)
+        self.buffer_len = max(cfg.adapt_buffer_frames, model.cfg.depth * (model.cfg.window - 1) + 1)
+        self.worker = worker
+        if cfg.adapt and self.worker is None:
+            from .adaptation_worker import InlineWorker
+            self.worker = InlineWorker()
+        if self.worker is not None:
+            self.worker.bind(self)
+        self.dropped: Counter[str] = Counter()
+        self._logged: set[str] = set()
+        self.reset()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def reset(self) -> None:
+        for t in getattr(self, "tracks", {}).values():
+            t.alive = False
+        self.tracks: dict[Hashable, Track] = {}
+        self.frame = -1
+        self.last_stamp: float | None = None
+        self.messages: dict[int, tuple[float, Any]] = {}
+        self.pending_out: dict[int, dict[Hashable, TrackPose]] = {}
+        self.last_adapt_stamp: float | None = None
+        self._rr = 0
+
+    def _note(self, reason: str, detail: str) -> None:
+        self.dropped[reason] += 1
+        if reason not in self._logged:
+            self._logged.add(reason)
+            log.warning("%s: %s (logged once; counted in diagnostics)", reason, detail)
+
+    # --- input -----------------------------------------------------------------------------------
+    def push(self, stamp: float, persons: dict[Hashable, tuple[np.ndarray, np.ndarray | None]],
+             meta: Any = None) -> list[RefinedFrame]:
+        """One input frame: every person seen in it (empty: nobody seen). Returns refined frames."""
+        period = 1.0 / self.cfg.fps
+        if not np.isfinite(stamp):
+            self._note("bad_stamp", f"stamp {stamp} is not finite: frame dropped")
+            return []
+        steps = 1
+        if self.last_stamp is not None:
+            dt = stamp - self.last_stamp
+            if dt == 0:
+                self._note("duplicate_stamp", f"stamp {stamp:.6f} repeated: frame dropped")
+                return []
+            if dt < -self.cfg.jump_back_reset_s:
+                self._note("time_jumped_back", f"stamp went back {-dt:.2f} s: all tracks reset")
+                self.reset()
+            elif dt < 0:
+                self._note("out_of_order", f"stamp {-dt * 1000:.1f} ms older than the last: frame dropped")
+                return []
+            else:
+                steps = max(1, int(round(dt / period)))
+                if dt > self.cfg.track_timeout_s:
+                    steps = 1  # every track expires anyway: do not step through the silence
+                    self._expire_all(stamp)
+        out: list[RefinedFrame] = []
+        for k in range(steps - 1, 0, -1):  # inferred missing frames inside a gap
+            self._advance(stamp - k * period, {}, None, real=False)
+        self._advance(stamp, persons, meta, real=True)
+        self.last_stamp = stamp
+        out += self._emit(upto=self.frame - self.cfg.lag)
+        return out
+
+    def flush(self) -> list[RefinedFrame]:
+        """Emit the last `lag` frames from the shorter lag heads (end of a file or bag)."""
+        for f in range(self.frame - self.cfg.lag + 1, self.frame + 1):
+            k = self.frame - f
+            for t in self.tracks.values():
+                if t.last_out is None or f < t.created:
+                    continue
+                self.pending_out.setdefault(f, {})[t.id] = self._pose(t, t.last_out, k, f)
+        return self._emit(upto=self.frame)
+
+    # --- the per-frame work ----------------------------------------------------------------------
+    def _expire_all(self, stamp: float) -> None:
+        for t in list(self.tracks.values()):
+            self._drop_track(t, "expired")
+
+    def _drop_track(self, t: Track, why: str) -> None:
+        t.alive = False
+        self.tracks.pop(t.id, None)
+        log.info("track %s %s after %d frames", t.id, why, self.frame - t.created + 1)
+
+    def _valid_person(self, tid, poses, conf) -> tuple[np.ndarray, np.ndarray] | None:
+        poses = np.asarray(poses, dtype=np.float32)
+        if poses.shape != (NUM_JOINTS, 3):
+            self._note("wrong_joint_count", f"person {tid}: {poses.shape} points, expected ({NUM_JOINTS}, 3)")
+            return None
+        conf = (np.ones(NUM_JOINTS, np.float32) if conf is None
+                else np.nan_to_num(np.asarray(conf, np.float32).reshape(NUM_JOINTS), nan=0.0).clip(0, 1))
+        poses = np.where(np.isinf(poses), np.nan, poses)
+        if np.isnan(poses).any(-1).all() or not (conf > 0).any():
+            self._note("all_nan", f"person {tid}: no valid joint: treated as not seen")
+            return None
+        return poses, conf
+
+    def _advance(self, stamp: float, persons: dict, meta: Any, real: bool) -> None:
+        self.frame += 1
+        f = self.frame
+        if real:
+            self.messages[f] = (stamp, meta)
+        seen: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
+        for tid, (poses, conf) in persons.items():
+            v = self._valid_person(0 if tid is None else tid, poses, conf)
+            if v is not None:
+                seen[0 if tid is None else tid] = v
+        for t in list(self.tracks.values()):
+            if t.id not in seen and stamp - t.last_seen_stamp > self.cfg.track_timeout_s:
+                self._drop_track(t, "expired")
+        for tid, (poses, conf) in seen.items():
+            if tid not in self.tracks:
+                if len(self.tracks) >= self.cfg.max_tracks:
+                    self._note("too_many_tracks", f"more than {self.cfg.max_tracks} people: person {tid} ignored")
+                    continue
+                x, ref = encode(poses[None], conf[None])
+                if np.isnan(ref).any():
+                    self._note("no_reference", f"person {tid}: neither pelvis nor both hips seen: not started")
+                    continue
+                self.tracks[tid] = Track(tid, f, stamp, self.base_runner, self.cfg, self.buffer_len)
+        dt = 1.0 / self.cfg.fps
+        for t in self.tracks.values():
+            obs = seen.get(t.id)
+            if obs is not None:
+                t.last_seen_stamp = stamp
+                x, ref = encode(obs[0][None], obs[1][None])
+                x, ref = x[0], ref[0]
+                rconf = x[0, 3] if x[0, 3] > 0 else min(x[1, 3], x[4, 3])
+            else:
+                x, ref, rconf = np.zeros((NUM_JOINTS, 4), np.float32), None, 0.0
+            t.root.update(ref, float(rconf), dt)
+            present = x[:, 3] > 0
+            t.since_seen = np.where(present, 0.0, t.since_seen + 1)
+            self._take_handover(t)
+            out, t.state = t.runner.step(x[None], t.state)
+            with t.lock:
+                t.frames.append((f, x))
+            t.flags.append((f, x[:, 3].copy(), t.since_seen.copy()))
+            t.last_out = out[0]
+            g = f - self.cfg.lag
+            if g >= t.created and t.root.started:
+                self.pending_out.setdefault(g, {})[t.id] = self._pose(t, out[0], self.cfg.lag, g)
+        if self.worker is not None and self.cfg.adapt:
+            self._maybe_adapt(stamp)
+
+    def _pose(self, t: Track, out: np.ndarray, k: int, g: int) -> TrackPose:
+        rel = out[:, k] - out[:1, k]
+        root = t.root.smoothed(k)
+        conf = since = None
+        for idx, c, s in t.flags:
+            if idx == g:
+                conf, since = c, s
+        if conf is None:
+            conf, since = np.zeros(NUM_JOINTS, np.float32), np.full(NUM_JOINTS, 1e6)
+        observed = conf > 0
+        inferred = self.cfg.inferred_conf * np.exp(-since / self.cfg.fps / self.cfg.inferred_conf_tau_s)
+        return TrackPose((rel + root).astype(np.float32), np.where(observed, conf, inferred).astype(np.float32),
+                         observed)
+
+    def _emit(self, upto: int) -> list[RefinedFrame]:
+        out = []
+        for g in sorted(k for k in self.messages if k <= upto):
+            stamp, meta = self.messages.pop(g)
+            out.append(RefinedFrame(stamp, meta, self.pending_out.pop(g, {})))
+        for g in [k for k in self.pending_out if k <= upto]:
+            del self.pending_out[g]  # inferred gap frames: nothing to publish
+        return out
+
+    # --- adaptation --------------------------------------------------------------------------------
+    def _take_handover(self, t: Track) -> None:
+        h = t.pending
+        if h is None:
+            return
+        t.pending = None
+        behind = [x for idx, x in list(t.frames) if idx > h.upto]
+        if len(behind) > 8:
+            t.adapt_last = f"handover {len(behind)} frames behind: discarded"
+            return
+        state = h.state
+        for x in behind:
+            _, state = h.runner.step(x[None], state)
+        t.runner, t.state, t.model = h.runner, state, h.model
+        t.adapt_state = "adapted"
+
+    def _maybe_adapt(self, stamp: float) -> None:
+        if self.last_adapt_stamp is not None and stamp - self.last_adapt_stamp < self.cfg.adapt_interval_s:
+            return
+        if self.worker.busy():
+            return
+        eligible = [t for t in self.tracks.values() if t.buffered >= self.cfg.adapt_min_frames
+                    and (t.model is not None or sum(m.model is not None for m in self.tracks.values())
+                         < self.cfg.max_adapted_tracks)]
+        eligible = [t for t in eligible if self._observed_share(t) >= self.cfg.adapt_min_observed]
+        if not eligible:
+            return
+        self._rr += 1
+        t = eligible[self._rr % len(eligible)]
+        self.last_adapt_stamp = stamp
+        t.adapt_state = "adapting"
+        self.worker.submit(t)
+
+    def _observed_share(self, t: Track) -> float:
+        with t.lock:
+            xs = [x for _, x in list(t.frames)[-self.cfg.adapt_buffer_frames:]]
+        return float(np.mean([x[0, 3] > 0 for x in xs])) if xs else 0.0
+
+    # --- status -------------------------------------------------------------------------------------
+    def status(self) -> dict:
+        return {
+            "frame": self.frame,
+            "tracks": {str(t.id): {"buffered": t.buffered, "adaptation": t.adapt_state,
+                                   "adapt_runs": t.adapt_runs, "last_result": t.adapt_last}
+                       for t in self.tracks.values()},
+            "dropped": dict(self.dropped),
+            "backend": self.backend.kind,
+            "worker": self.worker.describe() if self.worker else "off",
+        }
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()

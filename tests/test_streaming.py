@@ -1,0 +1,171 @@
+"""The streaming refiner: stamps, gaps, resets, expiry, lag, the cached step, adaptation handover."""
+import numpy as np
+import pytest
+import torch
+
+from stride_ros.adapt import AdaptConfig
+from stride_ros.adaptation_worker import InlineWorker, ThreadWorker
+from stride_ros.representation import encode
+from stride_ros.simulator import SimulatorConfig, simulate
+from stride_ros.streaming import StreamConfig, StreamingRefiner
+
+FPS = 30.0
+CLEAN = SimulatorConfig(occlusion_s=0.0, partial_rate_per_s=0.0, swap_hazard=0.0, outlier_hazard=0.0)
+
+
+@pytest.fixture(scope="module")
+def stream_input(request):
+    from stride_ros.synthetic import synthetic_walk
+    gt = synthetic_walk(seconds=12.0, fps=FPS, seed=3)
+    return simulate(gt, FPS, seed=11, cfg=CLEAN)
+
+
+def person(sim, t):
+    return {7: (sim.poses[t], sim.confidence[t])}
+
+
+def test_one_output_per_input_with_its_own_stamp(prior_model, stream_input):
+    r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
+    outs = []
+    for t in range(20):
+        got = r.push(t / FPS, person(stream_input, t), meta=t)
+        assert len(got) == 1 and got[0].meta == t and got[0].stamp == t / FPS
+        outs += got
+    tp = outs[-1].tracks[7]
+    assert tp.poses.shape == (17, 3) and np.isfinite(tp.poses).all()
+    assert tp.observed.all() and (tp.confidence > 0.3).all()
+
+
+def test_lag_delays_by_n_frames_and_flush_completes(prior_model, stream_input):
+    lag = 5
+    r = StreamingRefiner(prior_model, StreamConfig(lag=lag, adapt=False))
+    emitted = []
+    for t in range(12):
+        got = r.push(t / FPS, person(stream_input, t), meta=t)
+        emitted.append([g.meta for g in got])
+    assert emitted[:lag] == [[]] * lag
+    assert all(e == [t - lag] for t, e in enumerate(emitted) if t >= lag)
+    rest = [g.meta for g in r.flush()]
+    assert rest == list(range(12 - lag, 12))
+
+
+def test_stamp_gap_inserts_missing_frames(prior_model, stream_input):
+    r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
+    for t in range(10):
+        r.push(t / FPS, person(stream_input, t))
+    out = r.push(14 / FPS, person(stream_input, 14))  # frames 10..13 never came
+    assert r.frame == 14  # four inferred frames were stepped through
+    assert len(out) == 1 and out[0].stamp == pytest.approx(14 / FPS)
+    assert not r.dropped
+
+
+def test_duplicate_and_out_of_order_stamps_are_dropped(prior_model, stream_input):
+    r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
+    for t in range(5):
+        r.push(t / FPS, person(stream_input, t))
+    assert r.push(4 / FPS, person(stream_input, 4)) == []
+    assert r.push(3.5 / FPS, person(stream_input, 3)) == []
+    assert r.dropped["duplicate_stamp"] == 1 and r.dropped["out_of_order"] == 1
+    assert len(r.push(5 / FPS, person(stream_input, 5))) == 1
+
+
+def test_time_jumping_back_resets_tracks(prior_model, stream_input):
+    r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
+    for t in range(30):
+        r.push(100 + t / FPS, person(stream_input, t))
+    first = r.tracks[7]
+    out = r.push(3.0, person(stream_input, 30))  # the bag started over
+    assert r.dropped["time_jumped_back"] == 1
+    assert r.frame == 0 and r.tracks[7] is not first
+    assert len(out) == 1
+
+
+def test_track_survives_occlusion_then_expires(prior_model, stream_input):
+    cfg = StreamConfig(lag=0, adapt=False, track_timeout_s=1.0)
+    r = StreamingRefiner(prior_model, cfg)
+    for t in range(30):
+        r.push(t / FPS, person(stream_input, t))
+    inferred = [r.push(t / FPS, {}) for t in range(30, 55)]  # nobody seen for 25 frames (< 1 s)
+    assert all(7 in o[0].tracks for o in inferred)
+    tp = inferred[-1][0].tracks[7]
+    assert not tp.observed.any() and (tp.confidence < 0.3).all() and np.isfinite(tp.poses).all()
+    assert inferred[-1][0].tracks[7].confidence.max() < inferred[0][0].tracks[7].confidence.max()
+    later = r.push(62 / FPS, {})
+    assert later and 7 not in later[0].tracks and 7 not in r.tracks
+
+
+def test_bad_persons_are_counted_not_fatal(prior_model, stream_input):
+    r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
+    r.push(0.0, person(stream_input, 0))
+    nan = np.full((17, 3), np.nan, np.float32)
+    out = r.push(1 / FPS, {7: (nan, None), 8: (np.zeros((15, 3)), None)})
+    assert r.dropped["all_nan"] == 1 and r.dropped["wrong_joint_count"] == 1
+    assert set(out[0].tracks) == {7}
+    assert r.push(float("nan"), person(stream_input, 2)) == [] and r.dropped["bad_stamp"] == 1
+
+
+def test_stream_step_matches_the_causal_model(prior_model, stream_input):
+    """What the stream publishes at lag 0 is the causal model's lag-0 output plus the root filter."""
+    r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
+    rel_stream = []
+    for t in range(40):
+        tp = r.push(t / FPS, person(stream_input, t))[0].tracks[7]
+        rel_stream.append(tp.poses - tp.poses[0])
+    x, _ = encode(stream_input.poses[:40], stream_input.confidence[:40])
+    with torch.no_grad():
+        out = prior_model(torch.from_numpy(x[None]), causal=True)[0, :, :, 0].numpy()
+    np.testing.assert_allclose(np.stack(rel_stream), out - out[:, :1], atol=1e-5)
+
+
+def test_onnx_backend_matches_torch(prior_model, stream_input):
+    from stride_ros.backends import Backend
+    a = StreamingRefiner(prior_model, StreamConfig(lag=2, adapt=False), Backend("torch"))
+    b = StreamingRefiner(prior_model, StreamConfig(lag=2, adapt=False), Backend("onnx"))
+    for t in range(30):
+        pa, pb = a.push(t / FPS, person(stream_input, t)), b.push(t / FPS, person(stream_input, t))
+        for fa, fb in zip(pa, pb):
+            np.testing.assert_allclose(fa.tracks[7].poses, fb.tracks[7].poses, atol=1e-4)
+
+
+def _checksum(model):
+    with torch.no_grad():
+        return sum(float(p.double().sum()) for p in model.parameters())
+
+
+def test_adaptation_swaps_whole_runners_and_never_writes_weights_in_use(prior_model, stream_input):
+    cfg = StreamConfig(lag=0, adapt=True, adapt_interval_s=1.0, adapt_min_frames=60, adapt_epochs=2)
+    worker = ThreadWorker()
+    r = StreamingRefiner(prior_model, cfg, worker=worker)
+    base_sum = _checksum(r.base_runner.model)
+    seen_runners = {}
+    import time
+    for t in range(len(stream_input.gt)):
+        out = r.push(t / FPS, person(stream_input, t))
+        tr = r.tracks[7]
+        seen_runners[id(tr.runner)] = (tr.runner, _checksum(tr.runner.model))
+        assert np.isfinite(out[0].tracks[7].poses).all()
+        time.sleep(0.002)  # a little slack for the worker thread, as a real 30 Hz stream gives
+    deadline = time.time() + 60
+    while worker.busy() and time.time() < deadline:
+        time.sleep(0.1)
+    r.push(len(stream_input.gt) / FPS, person(stream_input, 0))
+    seen_runners[id(r.tracks[7].runner)] = (r.tracks[7].runner, _checksum(r.tracks[7].runner.model))
+    r.close()
+    assert worker.accepted >= 1, worker.describe()
+    assert len(seen_runners) >= 2  # the prior's runner, then adapted ones
+    for runner, checksum in seen_runners.values():  # no runner's weights changed while it was in use
+        assert _checksum(runner.model) == checksum
+    assert _checksum(r.base_runner.model) == base_sum
+
+
+def test_poisoned_burst_is_discarded(prior_model, stream_input, monkeypatch):
+    cfg = StreamConfig(lag=0, adapt=True, adapt_interval_s=1.0, adapt_min_frames=60, adapt_epochs=2)
+    monkeypatch.setattr(StreamConfig, "adapt_config", lambda self: AdaptConfig(epochs=2, lr=1e6, max_batch=4))
+    r = StreamingRefiner(prior_model, cfg, worker=InlineWorker())
+    for t in range(120):
+        out = r.push(t / FPS, person(stream_input, t))
+        assert np.isfinite(out[0].tracks[7].poses).all()
+    tr = r.tracks[7]
+    assert r.worker.runs >= 1 and r.worker.accepted == 0
+    assert "diverged" in tr.adapt_last
+    assert tr.runner is r.base_runner and tr.model is None
