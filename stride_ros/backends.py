@@ -19,8 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from .export import export_step, step_io_names
-from .model import DSTformer
+from .export import export_step, step_io_names, weight_feed
+from .model import DSTformer, RingState, ring_inputs
 
 
 class Runner(Protocol):
@@ -31,6 +31,19 @@ class Runner(Protocol):
     def step(self, x: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
         """x [1, 17, 4] -> (out [1, 17, L+1, 3], new state)."""
         ...
+
+    def with_weights(self, state_dict: dict) -> "Runner":
+        """A runner of the same kind for other (adapted) weights; this one is left untouched."""
+        ...
+
+    def state_from_canonical(self, state: RingState) -> Any:
+        """This backend's state from a numpy RingState (made by another process)."""
+        ...
+
+
+def canonical_cache(state: RingState) -> RingState:
+    """The backend-neutral cache that crosses processes: the ring state as numpy arrays."""
+    return state.numpy()
 
 
 # --- torch ------------------------------------------------------------------------------------
@@ -43,77 +56,104 @@ class TorchRunner:
         self.dtype = torch.float16 if (half and self.device.type == "cuda") else torch.float32
         self.model = copy.deepcopy(model).to(self.device, self.dtype).eval()
         self.W = model.cfg.window
+        self.half, self.cuda_graph = half, cuda_graph
         self._graph = None
         if cuda_graph and self.device.type == "cuda":
             self._capture()
 
-    def empty_state(self):
-        return (self.model.empty_cache(1, self.device, self.dtype),
-                torch.zeros(1, self.W - 1, dtype=torch.bool, device=self.device))
+    def with_weights(self, state_dict: dict) -> "TorchRunner":
+        m = copy.deepcopy(self.model).float().cpu()
+        m.load_state_dict(state_dict)
+        return TorchRunner(m, str(self.device), self.half, self.cuda_graph)
+
+    def empty_state(self) -> RingState:
+        return self.model.empty_state(1, self.device, self.dtype)
+
+    def state_from_canonical(self, state: RingState) -> RingState:
+        return RingState([torch.from_numpy(r).to(self.device, self.dtype) for r in state.rings],
+                         torch.from_numpy(state.filled).to(self.device), state.slot)
 
     @torch.no_grad()
-    def step(self, x: np.ndarray, state):
-        if self._graph is not None:
-            return self._step_graph(x, state)
-        cache, filled = state
+    def step(self, x: np.ndarray, state: RingState):
+        """The ring buffers are updated in place: a state belongs to one track."""
         xt = torch.from_numpy(x).to(self.device, self.dtype)
-        out, cache, filled = self.model.step(xt, cache, filled)
-        return out.float().cpu().numpy(), (cache, filled)
+        if self._graph is not None:  # pragma: no cover - needs a GPU
+            out = self._step_graph(xt, state)
+        else:
+            out = self.model.step(xt, state)
+        return out.float().cpu().numpy(), state
 
-    # CUDA graphs: the step's shapes never change, so one captured graph replays it with no
-    # Python or launch overhead. Static buffers hold input, cache and output.
+    # CUDA graphs: the pure step's shapes never change, so one captured graph replays it with no
+    # Python or kernel-launch overhead; static buffers hold the inputs, the rings are copied in and
+    # the new rows written back into the track's own rings.
     def _capture(self) -> None:  # pragma: no cover - needs a GPU
-        cache, filled = self.empty_state()
+        st = self.empty_state()
         self._x = torch.zeros(1, 17, self.model.cfg.in_channels, device=self.device, dtype=self.dtype)
-        self._cache, self._filled = cache, filled
+        self._offsets, self._mask = ring_inputs(st.filled, 0, self.W)
+        self._rings = st.rings
         s = torch.cuda.Stream()
         s.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(s), torch.no_grad():
             for _ in range(3):
-                self.model.step(self._x, self._cache, self._filled)
+                self.model.step_rows(self._x, self._rings, self._offsets, self._mask)
         torch.cuda.current_stream().wait_stream(s)
         self._graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self._graph), torch.no_grad():
-            self._out, self._cache_out, self._filled_out = self.model.step(self._x, self._cache, self._filled)
+            self._out, self._rows = self.model.step_rows(self._x, self._rings, self._offsets, self._mask)
 
-    @torch.no_grad()
-    def _step_graph(self, x: np.ndarray, state):  # pragma: no cover - needs a GPU
-        cache, filled = state
-        self._x.copy_(torch.from_numpy(x))
-        for dst, src in zip(self._cache, cache):
+    def _step_graph(self, xt: torch.Tensor, state: RingState) -> torch.Tensor:  # pragma: no cover
+        offsets, mask = ring_inputs(state.filled, state.slot, self.W)
+        self._x.copy_(xt)
+        self._offsets.copy_(offsets)
+        self._mask.copy_(mask)
+        for dst, src in zip(self._rings, state.rings):
             dst.copy_(src)
-        self._filled.copy_(filled)
         self._graph.replay()
-        return (self._out.float().cpu().numpy(),
-                ([c.clone() for c in self._cache_out], self._filled_out.clone()))
+        state.push(self._rows)
+        return self._out.clone()
 
 
 # --- onnxruntime ------------------------------------------------------------------------------
 
 class OrtRunner:
+    """One onnxruntime session (weights are graph inputs) shared by every runner of a backend;
+    a runner is that session plus one set of weights, so adapted weights cost no new session."""
     name = "onnx"
 
-    def __init__(self, model: DSTformer, threads: int = 1, onnx_bytes: bytes | None = None):
+    def __init__(self, model: DSTformer, threads: int = 1, session=None, weights: dict | None = None):
         import onnxruntime as ort
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(onnx_bytes or export_step(model), so,
-                                            providers=["CPUExecutionProvider"])
-        self.inputs, _ = step_io_names(model)
-        self.cache_shapes = [tuple(c.shape) for c in model.empty_cache(1)]
+        if session is None:
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = threads
+            so.inter_op_num_threads = 1
+            so.log_severity_level = 3  # the weights-are-inputs warnings are expected
+            session = ort.InferenceSession(export_step(model, weights_as_inputs=True), so,
+                                           providers=["CPUExecutionProvider"])
+        self.session = session
+        self.graph_inputs = {i.name for i in session.get_inputs()}
+        self.weights = weights if weights is not None else weight_feed(model.state_dict(), self.graph_inputs)
         self.W = model.cfg.window
+        self.cfg_model = model
 
-    def empty_state(self):
-        return ([np.zeros(s, np.float32) for s in self.cache_shapes], np.zeros((1, self.W - 1), bool))
+    def with_weights(self, state_dict: dict) -> "OrtRunner":
+        return OrtRunner(self.cfg_model, session=self.session, weights=weight_feed(state_dict, self.graph_inputs))
 
-    def step(self, x: np.ndarray, state):
-        cache, filled = state
-        feed = {"x": x.astype(np.float32, copy=False), "filled": filled}
-        feed.update({f"cache_{i}": c for i, c in enumerate(cache)})
+    def empty_state(self) -> RingState:
+        return self.cfg_model.empty_state(1).numpy()
+
+    def state_from_canonical(self, state: RingState) -> RingState:
+        return RingState([np.ascontiguousarray(r, np.float32) for r in state.rings], state.filled.astype(bool),
+                         state.slot)
+
+    def step(self, x: np.ndarray, state: RingState):
+        """Rings are fed without copies (numpy buffers) and updated in place with the new rows."""
+        offsets, ring_mask = ring_inputs(state.filled, state.slot, self.W)
+        feed = {"x": x.astype(np.float32, copy=False), "offsets": offsets.astype(np.int64), "ring_mask": ring_mask}
+        feed.update({f"ring_{i}": r for i, r in enumerate(state.rings)})
+        feed.update(self.weights)
         res = self.session.run(None, feed)
-        return res[0], (res[2:], res[1])
+        state.push(res[1:])
+        return res[0], state
 
 
 # --- TensorRT (UNVERIFIED: written against the TensorRT 10 API, never run here) ----------------
@@ -148,9 +188,10 @@ class TensorRTEngine:  # pragma: no cover - needs TensorRT and a GPU
             config.set_flag(trt.BuilderFlag.FP16)
         profile = builder.create_optimization_profile()
         ins, _ = step_io_names(model)
-        shapes = {"x": (1, 17, model.cfg.in_channels), "filled": (1, model.cfg.window - 1)}
-        for i, c in enumerate(model.empty_cache(1)):
-            shapes[f"cache_{i}"] = tuple(c.shape)
+        W = model.cfg.window
+        shapes = {"x": (1, 17, model.cfg.in_channels), "offsets": (W,), "ring_mask": (1, W)}
+        for i, r in enumerate(model.empty_state(1).rings):
+            shapes[f"ring_{i}"] = tuple(r.shape)
         for name in ins:
             profile.set_shape(name, shapes[name], shapes[name], shapes[name])
         config.add_optimization_profile(profile)
@@ -161,7 +202,10 @@ class TensorRTEngine:  # pragma: no cover - needs TensorRT and a GPU
         self.shapes = shapes
 
     def runner(self, model: DSTformer) -> "TensorRTRunner":
-        """A fresh engine copy with `model`'s weights refitted in (off the frame path)."""
+        """A fresh engine copy with `model`'s weights refitted in (off the frame path).
+
+        Adapted weights arrive as a state dict: TensorRTRunner.with_weights loads them into a copy
+        of the model and comes back here, so the engine is refitted, never rebuilt."""
         trt = self.trt
         engine = self.runtime.deserialize_cuda_engine(self.plan)
         refitter = trt.Refitter(engine, self.logger)
@@ -170,41 +214,51 @@ class TensorRTEngine:  # pragma: no cover - needs TensorRT and a GPU
             raise RuntimeError("TensorRT refit from the adapted ONNX weights failed")
         if not refitter.refit_cuda_engine():
             raise RuntimeError("TensorRT refit_cuda_engine failed")
-        return TensorRTRunner(engine, model, self.shapes)
+        return TensorRTRunner(engine, model, self.shapes, self)
 
 
 class TensorRTRunner:  # pragma: no cover - needs TensorRT and a GPU
     name = "tensorrt"
 
-    def __init__(self, engine, model: DSTformer, shapes: dict):
+    def __init__(self, engine, model: DSTformer, shapes: dict, builder: "TensorRTEngine | None" = None):
         self.engine = engine
+        self.builder = builder
+        self.model = model
         self.context = engine.create_execution_context()
         self.W = model.cfg.window
         self.shapes = shapes
         self.stream = torch.cuda.Stream()
-        n = 4 * model.cfg.depth
         self.out = torch.empty((1, 17, model.cfg.max_lag + 1, 3), device="cuda")
-        self.cache_shapes = [shapes[f"cache_{i}"] for i in range(n)]
+        row = (17, model.cfg.heads, 1, model.cfg.dim // model.cfg.heads)
+        self.rows = [torch.empty(row, device="cuda") for _ in range(4 * model.cfg.depth)]
 
-    def empty_state(self):
-        return ([torch.zeros(s, device="cuda") for s in self.cache_shapes],
-                torch.zeros((1, self.W - 1), dtype=torch.bool, device="cuda"))
+    def empty_state(self) -> RingState:
+        return self.model.empty_state(1, device="cuda")
 
-    def step(self, x: np.ndarray, state):
-        cache, filled = state
-        xt = torch.from_numpy(x).cuda()
-        new_cache = [torch.empty_like(c) for c in cache]
-        new_filled = torch.empty_like(filled)
-        bind = {"x": xt, "filled": filled, "out": self.out, "filled_out": new_filled}
-        for i, (c, nc) in enumerate(zip(cache, new_cache)):
-            bind[f"cache_{i}"], bind[f"cache_out_{i}"] = c, nc
+    def with_weights(self, state_dict: dict) -> "TensorRTRunner":
+        m = copy.deepcopy(self.model)
+        m.load_state_dict(state_dict)
+        return self.builder.runner(m)
+
+    def state_from_canonical(self, state: RingState) -> RingState:
+        return RingState([torch.from_numpy(r).cuda() for r in state.rings], torch.from_numpy(state.filled).cuda(),
+                         state.slot)
+
+    def step(self, x: np.ndarray, state: RingState):
+        offsets, ring_mask = ring_inputs(state.filled, state.slot, self.W)
+        bind = {"x": torch.from_numpy(x).cuda(), "offsets": offsets.to(torch.int64), "ring_mask": ring_mask,
+                "out": self.out}
+        for i, r in enumerate(state.rings):
+            bind[f"ring_{i}"] = r
+            bind[f"row_{i}"] = self.rows[i]
         for name, t in bind.items():
-            self.context.set_tensor_address(name, t.data_ptr())
             if name in self.shapes:
                 self.context.set_input_shape(name, tuple(t.shape))
+            self.context.set_tensor_address(name, t.data_ptr())
         self.context.execute_async_v3(self.stream.cuda_stream)
         self.stream.synchronize()
-        return self.out.cpu().numpy(), (new_cache, new_filled)
+        state.push(self.rows)
+        return self.out.cpu().numpy(), state
 
 
 # --- factory ------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .adaptation_worker import ThreadWorker
+from .adaptation_worker import ProcessWorker
 from .backends import Backend
 from .baselines import OneEuroFilter, valid_mask
 from .model import DSTformer
@@ -70,7 +70,7 @@ def make_streams(people: int, frames: int, seed: int = 0) -> list:
 
 def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag: int, paced: bool = True) -> Row:
     cfg = StreamConfig(lag=lag, adapt=adapt, adapt_interval_s=0.0)
-    worker = ThreadWorker() if adapt else None
+    worker = ProcessWorker() if adapt else None
     r = StreamingRefiner(model, cfg, backend, worker)
     lat = []
     T = len(sims[0].gt)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -122,25 +123,26 @@ class TemporalBlock(nn.Module):
         y = y + self.mlp(self.ln2(y))
         return y.view(B, J, T, C).permute(0, 2, 1, 3)
 
-    def step(self, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-             filled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One new frame x [B, J, C] against cached keys/values [B*J, H, W-1, d] of past frames.
+    def step_rows(self, x: torch.Tensor, k_ring: torch.Tensor, v_ring: torch.Tensor, offsets: torch.Tensor,
+                  ring_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One new frame x [B, J, C] against the ring of cached keys/values [B*J, H, W, d].
 
-        `filled` [B, W-1] is true where the cache slot holds a real past frame (oldest first).
+        offsets [W]: rel_bias index of each slot's age; ring_mask [B*J, 1, 1, W]: slots holding a
+        frame inside the window. The new frame's key/value are attended separately and returned
+        (not concatenated): the caller writes them into the ring, so nothing big is ever copied.
         """
         B, J, C = x.shape
         y = x.reshape(B * J, 1, C)
         q, k, v = self.attn.split(self.ln1(y))
-        keys = torch.cat([k_cache, k], dim=2)  # [BJ, H, W, d]
-        values = torch.cat([v_cache, v], dim=2)
-        W = keys.shape[2]
-        bias = self.rel_bias[:, self.window - 1: self.window - 1 + W].flip(-1)  # offsets W-1..0
-        mask = torch.cat([filled, torch.ones_like(filled[:, :1])], dim=1)  # [B, W]
-        mask = mask.repeat_interleave(J, dim=0)[:, None, None, :]  # [BJ, 1, 1, W]
-        attn_bias = bias[None, :, None, :].masked_fill(~mask, float("-inf"))
-        y = y + self.attn.merge(F.scaled_dot_product_attention(q, keys, values, attn_mask=attn_bias))
+        scale = q.shape[-1] ** -0.5
+        s_ring = (q @ k_ring.transpose(-1, -2)) * scale + self.rel_bias[:, offsets][None, :, None, :]
+        s_ring = s_ring.masked_fill(~ring_mask, float("-inf"))
+        s_new = (q * k).sum(-1, keepdim=True) * scale + self.rel_bias[:, self.window - 1][None, :, None, None]
+        p = torch.cat([s_ring, s_new], dim=-1).softmax(dim=-1)
+        o = p[..., :-1] @ v_ring + p[..., -1:] * v
+        y = y + self.attn.merge(o)
         y = y + self.mlp(self.ln2(y))
-        return y.view(B, J, C), keys[:, :, 1:], values[:, :, 1:]
+        return y.view(B, J, C), k, v
 
 
 class DualStreamLayer(nn.Module):
@@ -161,13 +163,12 @@ class DualStreamLayer(nn.Module):
         b = self.ts_s(self.ts_t(x, causal))
         return self.mix(a, b)
 
-    def step(self, x: torch.Tensor, cache: list[torch.Tensor], filled: torch.Tensor):
-        """x [B, J, C]; cache = [k_st, v_st, k_ts, v_ts]; returns (y, new cache)."""
+    def step_rows(self, x: torch.Tensor, rings: list[torch.Tensor], offsets: torch.Tensor, ring_mask: torch.Tensor):
+        """x [B, J, C]; rings = [k_st, v_st, k_ts, v_ts] -> (y, the new frame's 4 rows)."""
         s = self.st_s(x[:, None])[:, 0]
-        a, k1, v1 = self.st_t.step(s, cache[0], cache[1], filled)
-        t, k2, v2 = self.ts_t.step(x, cache[2], cache[3], filled)
-        b = self.ts_s(t[:, None])[:, 0]
-        return self.mix(a, b), [k1, v1, k2, v2]
+        a, k1, v1 = self.st_t.step_rows(s, rings[0], rings[1], offsets, ring_mask)
+        t, k2, v2 = self.ts_t.step_rows(x, rings[2], rings[3], offsets, ring_mask)
+        return self.mix(a, self.ts_s(t[:, None])[:, 0]), [k1, v1, k2, v2]
 
 
 class DSTformer(nn.Module):
@@ -208,22 +209,60 @@ class DSTformer(nn.Module):
         return self.readout(h)
 
     # --- cached causal inference -------------------------------------------------------------
-    def empty_cache(self, batch: int, device=None, dtype=torch.float32) -> list[torch.Tensor]:
+    def empty_state(self, batch: int = 1, device=None, dtype=torch.float32) -> "RingState":
         c = self.cfg
-        shape = (batch * NUM_JOINTS, c.heads, c.window - 1, c.dim // c.heads)
-        return [torch.zeros(shape, device=device, dtype=dtype) for _ in range(4 * c.depth)]
+        shape = (batch * NUM_JOINTS, c.heads, c.window, c.dim // c.heads)
+        return RingState([torch.zeros(shape, device=device, dtype=dtype) for _ in range(4 * c.depth)],
+                         torch.zeros(batch, c.window, dtype=torch.bool, device=device), 0)
 
-    def step(self, x: torch.Tensor, cache: list[torch.Tensor], filled: torch.Tensor
-             ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-        """One new frame per track: x [B, J, 4] -> ([B, J, L+1, 3], new cache, new filled).
-
-        `filled` [B, W-1] bool marks cache slots holding real frames. Identical to
-        forward(causal=True) over the same history, at one frame's cost.
-        """
+    def step_rows(self, x: torch.Tensor, rings: list[torch.Tensor], offsets: torch.Tensor,
+                  ring_mask: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The pure one-frame step (what ONNX/TensorRT run): x [B, J, 4], rings, offsets [W],
+        ring_mask [B, W] -> (out [B, J, L+1, 3], the 4*depth new key/value rows [B*J, H, 1, d])."""
+        mask = ring_mask.repeat_interleave(NUM_JOINTS, dim=0)[:, None, None, :]
         h = self.tokens(x, causal=True)
-        new_cache: list[torch.Tensor] = []
+        rows: list[torch.Tensor] = []
         for i, layer in enumerate(self.layers):
-            h, c = layer.step(h, cache[4 * i: 4 * i + 4], filled)
-            new_cache += c
-        new_filled = torch.cat([filled[:, 1:], torch.ones_like(filled[:, :1])], dim=1)
-        return self.readout(h), new_cache, new_filled
+            h, r = layer.step_rows(h, rings[4 * i: 4 * i + 4], offsets, mask)
+            rows += r
+        return self.readout(h), rows
+
+    def step(self, x: torch.Tensor, state: "RingState") -> torch.Tensor:
+        """One new frame per track, caches updated in place: x [B, J, 4] -> [B, J, L+1, 3].
+
+        Identical to forward(causal=True) over the same history, at one frame's cost."""
+        offsets, ring_mask = ring_inputs(state.filled, state.slot, self.cfg.window)
+        out, rows = self.step_rows(x, state.rings, offsets, ring_mask)
+        state.push(rows)
+        return out
+
+
+def ring_inputs(filled, slot: int, W: int):
+    """offsets [W] (rel_bias index of each slot's age) and the mask of slots inside the window.
+
+    The slot about to be written holds the frame W back, just outside the window: masked."""
+    lib = torch if isinstance(filled, torch.Tensor) else np
+    ar = lib.arange(W, device=filled.device) if lib is torch else np.arange(W)
+    offsets = W - 1 + (slot - ar) % W
+    ring_mask = filled & (ar != slot)
+    return offsets, ring_mask
+
+
+@dataclass
+class RingState:
+    """A track's cached keys/values of the causal model: ring buffers over the last W frames.
+
+    Works with torch tensors or numpy arrays (onnxruntime), updated in place by push()."""
+    rings: list  # 4 * depth arrays [B*J, H, W, d]
+    filled: object  # [B, W] bool
+    slot: int  # where the next frame goes
+
+    def push(self, rows: list) -> None:
+        for ring, row in zip(self.rings, rows):
+            ring[:, :, self.slot] = row[:, :, 0]
+        self.filled[:, self.slot] = True
+        self.slot = (self.slot + 1) % self.filled.shape[1]
+
+    def numpy(self) -> "RingState":
+        f = (lambda a: a.detach().cpu().numpy().copy()) if isinstance(self.filled, torch.Tensor) else np.copy
+        return RingState([f(r) for r in self.rings], f(self.filled), self.slot)

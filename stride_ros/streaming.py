@@ -56,6 +56,9 @@ class StreamConfig:
     adapt_epochs: int = 6
     max_adapted_tracks: int = 4
     root: RootFilterParams = field(default_factory=RootFilterParams)
+    # per-frame work is hundreds of tiny ops: extra intra-op threads only add synchronisation
+    # (and spin against the adaptation worker); None leaves torch's process-wide setting alone
+    torch_threads: int | None = 1
 
     def adapt_config(self) -> AdaptConfig:
         return AdaptConfig(epochs=self.adapt_epochs, flip=True, max_batch=4)
@@ -80,18 +83,19 @@ class Handover:
     runner: Runner
     state: Any
     upto: int  # the state has consumed frames up to and including this index
-    model: DSTformer
+    weights: dict  # the adapted state dict (for the next burst of this person)
 
 
 class Track:
-    def __init__(self, tid: Hashable, frame: int, stamp: float, runner: Runner, cfg: StreamConfig,
+    def __init__(self, tid: Hashable, key: int, frame: int, stamp: float, runner: Runner, cfg: StreamConfig,
                  buffer_len: int):
         self.id = tid
+        self.key = key  # unique for the refiner's lifetime (ids repeat after a reset)
         self.created = frame
         self.last_seen_stamp = stamp
         self.runner = runner
         self.state = runner.empty_state()
-        self.model: DSTformer | None = None  # adapted weights, None = the shared prior
+        self.weights: dict | None = None  # adapted state dict; None = the shared prior
         self.root = RootFilter(cfg.root, history=max(cfg.lag + 2, 8))
         self.lock = threading.Lock()
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=buffer_len)  # (index, x [17, 4])
@@ -118,6 +122,9 @@ class StreamingRefiner:
             raise ValueError(f"lag {cfg.lag} outside the model's lag heads 0..{model.cfg.max_lag}")
         self.model = model.eval()
         self.cfg = cfg
+        if cfg.torch_threads:
+            import torch
+            torch.set_num_threads(cfg.torch_threads)
         self.backend = backend or Backend("torch")
         self.base_runner = self.backend.runner(model)
         self.buffer_len = max(cfg.adapt_buffer_frames, model.cfg.depth * (model.cfg.window - 1) + 1)
@@ -133,8 +140,8 @@ class StreamingRefiner:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def reset(self) -> None:
-        for t in getattr(self, "tracks", {}).values():
-            t.alive = False
+        for t in list(getattr(self, "tracks", {}).values()):
+            self._drop_track(t, "reset")
         self.tracks: dict[Hashable, Track] = {}
         self.frame = -1
         self.last_stamp: float | None = None
@@ -142,6 +149,7 @@ class StreamingRefiner:
         self.pending_out: dict[int, dict[Hashable, TrackPose]] = {}
         self.last_adapt_stamp: float | None = None
         self._rr = 0
+        self._next_key = getattr(self, "_next_key", 0)
 
     def _note(self, reason: str, detail: str) -> None:
         self.dropped[reason] += 1
@@ -200,6 +208,8 @@ class StreamingRefiner:
     def _drop_track(self, t: Track, why: str) -> None:
         t.alive = False
         self.tracks.pop(t.id, None)
+        if self.worker is not None:
+            self.worker.on_drop(t)
         log.info("track %s %s after %d frames", t.id, why, self.frame - t.created + 1)
 
     def _valid_person(self, tid, poses, conf) -> tuple[np.ndarray, np.ndarray] | None:
@@ -237,7 +247,8 @@ class StreamingRefiner:
                 if np.isnan(ref).any():
                     self._note("no_reference", f"person {tid}: neither pelvis nor both hips seen: not started")
                     continue
-                self.tracks[tid] = Track(tid, f, stamp, self.base_runner, self.cfg, self.buffer_len)
+                self._next_key += 1
+                self.tracks[tid] = Track(tid, self._next_key, f, stamp, self.base_runner, self.cfg, self.buffer_len)
         dt = 1.0 / self.cfg.fps
         for t in self.tracks.values():
             obs = seen.get(t.id)
@@ -255,6 +266,8 @@ class StreamingRefiner:
             out, t.state = t.runner.step(x[None], t.state)
             with t.lock:
                 t.frames.append((f, x))
+            if self.worker is not None:
+                self.worker.on_frame(t, f, x)
             t.flags.append((f, x[:, 3].copy(), t.since_seen.copy()))
             t.last_out = out[0]
             g = f - self.cfg.lag
@@ -299,7 +312,7 @@ class StreamingRefiner:
         state = h.state
         for x in behind:
             _, state = h.runner.step(x[None], state)
-        t.runner, t.state, t.model = h.runner, state, h.model
+        t.runner, t.state, t.weights = h.runner, state, h.weights
         t.adapt_state = "adapted"
 
     def _maybe_adapt(self, stamp: float) -> None:
@@ -307,9 +320,9 @@ class StreamingRefiner:
             return
         if self.worker.busy():
             return
+        n_adapted = sum(m.weights is not None for m in self.tracks.values())
         eligible = [t for t in self.tracks.values() if t.buffered >= self.cfg.adapt_min_frames
-                    and (t.model is not None or sum(m.model is not None for m in self.tracks.values())
-                         < self.cfg.max_adapted_tracks)]
+                    and (t.weights is not None or n_adapted < self.cfg.max_adapted_tracks)]
         eligible = [t for t in eligible if self._observed_share(t) >= self.cfg.adapt_min_observed]
         if not eligible:
             return

@@ -61,6 +61,6 @@ def prior_model():
     """The shipped prior (models/), as the node loads it."""
     from stride_ros.checkpoint import default_model_path, load_model
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # tiny per-frame ops: threads only add contention
     path = Path(os.environ.get("STRIDE_TEST_MODEL", default_model_path()))
     return load_model(path)

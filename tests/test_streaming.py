@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stride_ros.adapt import AdaptConfig
-from stride_ros.adaptation_worker import InlineWorker, ThreadWorker
+from stride_ros.adaptation_worker import InlineWorker, ProcessWorker
 from stride_ros.representation import encode
 from stride_ros.simulator import SimulatorConfig, simulate
 from stride_ros.streaming import StreamConfig, StreamingRefiner
@@ -134,7 +134,7 @@ def _checksum(model):
 
 def test_adaptation_swaps_whole_runners_and_never_writes_weights_in_use(prior_model, stream_input):
     cfg = StreamConfig(lag=0, adapt=True, adapt_interval_s=1.0, adapt_min_frames=60, adapt_epochs=2)
-    worker = ThreadWorker()
+    worker = ProcessWorker()
     r = StreamingRefiner(prior_model, cfg, worker=worker)
     base_sum = _checksum(r.base_runner.model)
     seen_runners = {}
@@ -144,7 +144,7 @@ def test_adaptation_swaps_whole_runners_and_never_writes_weights_in_use(prior_mo
         tr = r.tracks[7]
         seen_runners[id(tr.runner)] = (tr.runner, _checksum(tr.runner.model))
         assert np.isfinite(out[0].tracks[7].poses).all()
-        time.sleep(0.002)  # a little slack for the worker thread, as a real 30 Hz stream gives
+        time.sleep(0.01)  # paced roughly like a camera, so the worker process can keep up
     deadline = time.time() + 60
     while worker.busy() and time.time() < deadline:
         time.sleep(0.1)
@@ -168,4 +168,4 @@ def test_poisoned_burst_is_discarded(prior_model, stream_input, monkeypatch):
     tr = r.tracks[7]
     assert r.worker.runs >= 1 and r.worker.accepted == 0
     assert "diverged" in tr.adapt_last
-    assert tr.runner is r.base_runner and tr.model is None
+    assert tr.runner is r.base_runner and tr.weights is None

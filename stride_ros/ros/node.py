@@ -24,7 +24,7 @@ from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReli
 from sensor_msgs.msg import PointCloud2, PointField
 from visualization_msgs.msg import MarkerArray
 
-from ..adaptation_worker import ThreadWorker
+from ..adaptation_worker import ProcessWorker
 from ..backends import Backend
 from ..checkpoint import load_model
 from ..errors import InputError
@@ -85,7 +85,7 @@ class RefineNode(Node):
                            adapt_interval_s=float(p["adapt_interval_s"]), adapt_epochs=int(p["adapt_epochs"]),
                            max_adapted_tracks=int(p["max_adapted_tracks"]),
                            track_timeout_s=float(p["track_timeout_s"]), max_tracks=int(p["max_tracks"]))
-        self.refiner = StreamingRefiner(self.model, cfg, self.backend, ThreadWorker() if cfg.adapt else None)
+        self.refiner = StreamingRefiner(self.model, cfg, self.backend, ProcessWorker() if cfg.adapt else None)
 
         reliable = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=10,
                               reliability=QoSReliabilityPolicy.RELIABLE)
