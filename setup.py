@@ -15,6 +15,7 @@ ROS_KILTED = [  # the consistent, pinned PyPI set (see ../shared/TOOLCHAIN.md); 
 ]
 ONNX = ["onnx>=1.16", "onnxruntime>=1.18"]
 BAGS = ["rosbags>=0.10,<0.12"]
+OVERLAY = ["opencv-python-headless<5"]
 
 setup(
     name=package_name,
@@ -34,7 +35,9 @@ setup(
         "ros": ROS_KILTED,
         "onnx": ONNX,
         "bags": BAGS,
-        "test": ["pytest>=7", "mcap>=1.1", "mcap-ros2-support>=0.5"] + ONNX + BAGS,
+        "overlay": OVERLAY,
+        "all": ROS_KILTED + ONNX + BAGS,
+        "test": ["pytest>=7", "mcap>=1.1", "mcap-ros2-support>=0.5"] + ONNX + BAGS + OVERLAY,
     },
     zip_safe=True,
     maintainer="stride_ros maintainers",

@@ -11,8 +11,8 @@ Where the paper is weak, and what this module does instead (each switchable, for
   `interp_weight`, instead of every frame counting fully (wrong answers during occlusion included);
 - `gate_mm`: a target joint further than this from the *prior's* prediction is dropped: the prior
   has seen the whole window and is rarely that far off, the estimator's garbage usually is;
-- `overlap`: training windows overlap by half and outputs are blended, instead of
-  non-overlapping chunks with hard cuts;
+- `overlap`: the training tiling of the clip shifts every epoch and the final outputs of windows
+  overlapping by half are blended, instead of fixed chunks with hard cuts;
 - a divergence guard: NaN, a rising loss or stretching limbs discard the adaptation and return
   the prior's own output, with the reason logged.
 """
@@ -153,14 +153,10 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
     """
     W = model.cfg.window
     Q, w = pseudo_labels(x, prior_rel, cfg)
-    hop = max(1, W // 2) if cfg.overlap else W
-    starts = window_starts(len(x), W, hop)
-    L = min(W, len(x))
-    X = torch.from_numpy(np.stack([x[s:s + L] for s in starts]))
-    Qt = torch.from_numpy(np.stack([Q[s:s + L] for s in starts]))
-    Wt = torch.from_numpy(np.stack([w[s:s + L] for s in starts]))
-    if float(Wt.sum()) <= 0:
+    if float(w.sum()) <= 0:
         return None, "no usable pseudo-labels (everything gated or missing)", []
+    L = min(W, len(x))
+    X, Qt, Wt = torch.from_numpy(x), torch.from_numpy(Q), torch.from_numpy(w)
     m = copy.deepcopy(model).train()
     opt = torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
@@ -169,9 +165,11 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
     for _ in range(cfg.epochs):
         if stop is not None and stop():
             return None, "stopped", losses
-        order = torch.randperm(len(X), generator=gen)
+        starts = torch.tensor(_epoch_starts(len(x), W, cfg.overlap, gen))
+        order = starts[torch.randperm(len(starts), generator=gen)]
         epoch = []
-        for idx in order.split(cfg.max_batch):
+        for chunk in order.split(cfg.max_batch):
+            idx = chunk[:, None] + torch.arange(L)[None]
             xb, qb, wb = X[idx], Qt[idx], Wt[idx]
             if cfg.flip and torch.rand((), generator=gen) < 0.5:
                 xb, qb = mirror_input(xb), mirror_output(qb)
@@ -196,6 +194,17 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
         if len(losses) > 1 and losses[-1] > losses[0] * cfg.max_loss_ratio:
             return None, f"adaptation diverged (loss rose from {losses[0]:.4f} to {losses[-1]:.4f})", losses
     return m.eval(), "adapted", losses
+
+
+def _epoch_starts(T: int, W: int, rolling: bool, gen: torch.Generator) -> list[int]:
+    """Windows tiling the clip once per epoch (one window per W frames, the last aligned to the
+    end). Rolling: the tiling shifts by a random offset each epoch, so window borders fall on
+    different frames (the benefit of overlapping windows at the cost of non-overlapping ones)."""
+    if T <= W:
+        return [0]
+    off = int(torch.randint(0, W // 2, (), generator=gen)) if rolling else 0
+    starts = [off + s for s in window_starts(T - off, W, W)]
+    return ([0] if off else []) + starts
 
 
 def refine_offline(model: DSTformer, poses: np.ndarray, confidence: np.ndarray | None, fps: float,

@@ -263,13 +263,20 @@ class TensorRTRunner:  # pragma: no cover - needs TensorRT and a GPU
 
 # --- factory ------------------------------------------------------------------------------------
 
+def _has_onnxruntime() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
 class Backend:
     """Builds runners of one kind. `runner(model)` may take a second (export): call it off the frame path."""
 
-    def __init__(self, kind: str = "torch", device: str = "cpu", half: bool = False, cuda_graph: bool = False,
+    def __init__(self, kind: str = "auto", device: str = "cpu", half: bool = False, cuda_graph: bool = False,
                  threads: int = 1):
+        if kind == "auto":  # the fastest verified choice: onnxruntime on CPU, torch on CUDA
+            kind = "onnx" if device == "cpu" and _has_onnxruntime() else "torch"
         if kind not in ("torch", "onnx", "tensorrt"):
-            raise ValueError(f"unknown backend {kind!r} (torch, onnx, tensorrt)")
+            raise ValueError(f"unknown backend {kind!r} (auto, torch, onnx, tensorrt)")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("--device cuda: no CUDA device available (this is a CPU build or no GPU)")
         if kind == "onnx" and device != "cpu":

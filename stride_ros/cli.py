@@ -94,7 +94,7 @@ def cmd_refine(a: argparse.Namespace) -> int:
         raise InputError(f"{a.input}: every joint of every frame is missing: nothing to refine")
     model = _load_model(a.model, a.device, threads=None if a.mode == "offline" else 1)
     if a.mode == "offline":
-        if a.backend != "torch":
+        if a.backend not in ("auto", "torch"):
             raise InputError("--mode offline runs on the torch backend (it trains the model)")
         poses, info = offline_sequence(model, seq, 30 if a.tta_steps is None else a.tta_steps)
         conf = None
@@ -260,8 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "stream: epochs per background burst (default 6; 0 = no adaptation)")
     s.add_argument("--model", help="prior checkpoint (default: the shipped one)")
     s.add_argument("--device", default="cpu", help="cpu or cuda")
-    s.add_argument("--backend", choices=["torch", "onnx", "tensorrt"], default="torch",
-                   help="stream inference backend")
+    s.add_argument("--backend", choices=["auto", "torch", "onnx", "tensorrt"], default="auto",
+                   help="stream inference backend (auto: onnx on CPU when onnxruntime is installed)")
     s.set_defaults(func=cmd_refine)
 
     s = sub.add_parser("export", help="export the prior to ONNX (full window + cached step) with a parity check")
@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-adapt", action="store_true", help="no test-time adaptation")
     s.add_argument("--model", help="prior checkpoint (default: the shipped one)")
     s.add_argument("--device", default="cpu")
-    s.add_argument("--backend", choices=["torch", "onnx", "tensorrt"], default="torch")
+    s.add_argument("--backend", choices=["auto", "torch", "onnx", "tensorrt"], default="auto")
     s.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("make-bag", help="generate a test bag: motion -> estimator simulator -> /human_pose (+ ground truth)")

@@ -125,7 +125,7 @@ class StreamingRefiner:
         if cfg.torch_threads:
             import torch
             torch.set_num_threads(cfg.torch_threads)
-        self.backend = backend or Backend("torch")
+        self.backend = backend or Backend()
         self.base_runner = self.backend.runner(model)
         self.buffer_len = max(cfg.adapt_buffer_frames, model.cfg.depth * (model.cfg.window - 1) + 1)
         self.worker = worker

@@ -46,7 +46,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "lag_frames": (0, "output lag in frames: 0 = causal, N = N frames of future context, N frames late"),
     "fps": (30.0, "nominal input rate; gaps in stamps are counted in these periods"),
     "model_path": ("", "prior checkpoint; empty = the shipped models/stride_small.pt"),
-    "backend": ("torch", "torch, onnx or tensorrt (unverified)"),
+    "backend": ("auto", "auto (onnx on CPU when onnxruntime is installed, else torch), torch, onnx, tensorrt (unverified)"),
     "device": ("cpu", "cpu or cuda"),
     "threads": (1, "CPU threads for inference (adaptation takes its own)"),
     "adapt": (True, "test-time adaptation in the background"),
