@@ -6,7 +6,9 @@ Every subcommand answers --help, and any bad input ends in one line on stderr an
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +53,15 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         clips = clips[: a.max_clips]
     if not clips:
         raise InputError("no clips to evaluate")
-    methods = build_methods(a.methods, model=a.model, tta_steps=a.tta_steps, lags=a.lags, device=a.device)
+    factory = partial(build_methods, a.methods, model=a.model, tta_steps=a.tta_steps, lags=a.lags, device=a.device)
+    methods = factory()
     keep = a.plot_clip or clips[0].name
     if keep not in {c.name for c in clips}:
         raise InputError(f"--plot-clip {keep}: no such clip (have e.g. {clips[0].name})")
-    report, traces = run_benchmark(clips, methods, seed=a.seed, progress=not a.quiet, keep_clip=keep)
+    if a.jobs < 1:
+        raise InputError(f"--jobs {a.jobs}: expected 1 or more")
+    report, traces = run_benchmark(clips, methods, seed=a.seed, progress=not a.quiet, keep_clip=keep,
+                                   jobs=a.jobs, factory=factory)
     print(format_table(report))
     if a.json:
         save_json(report, a.json)
@@ -284,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="torch device for model methods")
     s.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     s.add_argument("--max-clips", type=int, help="evaluate only the first N clips")
+    s.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
+                   help="processes to spread the clips over (default: the cores, at most 4)")
     s.add_argument("--json", help="write the report as JSON here")
     s.add_argument("--plot", help="write an error-over-time PNG of one clip here")
     s.add_argument("--plot-clip", help="clip for --plot (default: the first)")

@@ -91,50 +91,84 @@ class Report:
                 "methods": self.methods}
 
 
+def evaluate_clip(clip: Clip, methods: dict[str, Method], seed: int, sim_cfg: SimulatorConfig,
+                  keep: bool = False) -> dict:
+    """Simulate one clip's estimator stream and score every method on it."""
+    sim = simulate(clip.gt, EVAL_FPS, clip_seed(seed, clip.name), sim_cfg)
+    shown = np.where(np.isnan(sim.poses), sim.gt, sim.poses)
+    res = {"occ": sim.occluded_frames, "visible": metrics.per_frame_errors(shown, sim.gt), "errs": {},
+           "secs": {}, "sim": sim if keep else None, "outputs": {}}
+    for name, fn in methods.items():
+        t0 = time.perf_counter()
+        out = fn(sim.poses, sim.confidence, sim.fps)
+        res["secs"][name] = time.perf_counter() - t0
+        res["errs"][name] = metrics.per_frame_errors(out, sim.gt)
+        if keep:
+            res["outputs"][name] = out
+    return res
+
+
+_WORKER_METHODS: dict = {}
+
+
+def _worker_init(factory) -> None:
+    import torch
+    torch.set_num_threads(1)
+    _WORKER_METHODS.update(factory())
+
+
+def _worker_clip(clip: Clip, seed: int, sim_cfg: SimulatorConfig, keep: bool) -> dict:
+    return evaluate_clip(clip, _WORKER_METHODS, seed, sim_cfg, keep)
+
+
 def run_benchmark(clips: list[Clip], methods: dict[str, Method], seed: int = 0,
                   sim_cfg: SimulatorConfig = SimulatorConfig(), progress: bool = True,
-                  keep_clip: str | None = None) -> tuple[Report, dict]:
-    """Evaluate every method on every clip. Returns the report and, for `keep_clip`, its traces."""
-    errs: dict[str, list] = {m: [] for m in methods}
-    secs = {m: 0.0 for m in methods}
-    all_masks, occ_masks, vis_errs, vis_masks = [], [], [], []
-    traces: dict = {}
+                  keep_clip: str | None = None, jobs: int = 1, factory=None) -> tuple[Report, dict]:
+    """Evaluate every method on every clip. Returns the report and, for `keep_clip`, its traces.
+
+    jobs > 1 spreads clips over processes; `factory` (picklable, returns the methods) builds each
+    process's own methods (models are loaded once per process, not sent per clip).
+    """
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(clips) * len(methods), desc="evaluating", unit="run")
-    for clip in clips:
-        sim = simulate(clip.gt, EVAL_FPS, clip_seed(seed, clip.name), sim_cfg)
-        all_masks.append(np.ones(len(clip.gt), bool))
-        occ_masks.append(sim.occluded_frames)
-        shown = np.where(np.isnan(sim.poses), sim.gt, sim.poses)
-        vis_errs.append(metrics.per_frame_errors(shown, sim.gt))
-        vis_masks.append(~sim.occluded_frames)
-        if clip.name == keep_clip:
-            traces = {"sim": sim, "outputs": {}}
-        for name, fn in methods.items():
-            t0 = time.perf_counter()
-            out = fn(sim.poses, sim.confidence, sim.fps)
-            secs[name] += time.perf_counter() - t0
-            errs[name].append(metrics.per_frame_errors(out, sim.gt))
-            if clip.name == keep_clip:
-                traces["outputs"][name] = out
+        bar = tqdm(total=len(clips), desc=f"evaluating {len(methods)} methods", unit="clip")
+    results: list[dict | None] = [None] * len(clips)
+    if jobs > 1 and factory is not None and len(clips) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                 initargs=(factory,)) as ex:
+            futs = {ex.submit(_worker_clip, c, seed, sim_cfg, c.name == keep_clip): i for i, c in enumerate(clips)}
+            for fut in as_completed(futs):
+                results[futs[fut]] = fut.result()
+                if bar:
+                    bar.update()
+    else:
+        for i, clip in enumerate(clips):
+            results[i] = evaluate_clip(clip, methods, seed, sim_cfg, clip.name == keep_clip)
             if bar:
-                bar.set_postfix_str(f"{clip.name}:{name}")
+                bar.set_postfix_str(clip.name)
                 bar.update()
     if bar:
         bar.close()
+    traces: dict = {}
+    for clip, r in zip(clips, results):
+        if r["sim"] is not None:
+            traces = {"sim": r["sim"], "outputs": r["outputs"]}
+    all_masks = [np.ones(len(c.gt), bool) for c in clips]
+    occ_masks = [r["occ"] for r in results]
     report = Report(n_clips=len(clips), n_frames=int(sum(len(c.gt) for c in clips)), seed=seed,
                     simulator=describe(sim_cfg))
     report.occluded_share = float(np.concatenate(occ_masks).mean()) if clips else 0.0
-    report.estimator_visible = metrics.summarize(vis_errs, vis_masks)
+    report.estimator_visible = metrics.summarize([r["visible"] for r in results], [~m for m in occ_masks])
     for name in methods:
+        errs = [r["errs"][name] for r in results]
         report.methods[name] = {
-            "all": metrics.summarize(errs[name], all_masks),
-            "occluded": metrics.summarize(errs[name], occ_masks),
-            "seconds": secs[name],
-            "per_clip": {c.name: metrics.summarize([e], [np.ones(len(c.gt), bool)])["mpjpe"]
-                         for c, e in zip(clips, errs[name])},
+            "all": metrics.summarize(errs, all_masks),
+            "occluded": metrics.summarize(errs, occ_masks),
+            "seconds": float(sum(r["secs"][name] for r in results)),
+            "per_clip": {c.name: metrics.summarize([e], [m])["mpjpe"] for c, e, m in zip(clips, errs, all_masks)},
         }
     return report, traces
 

@@ -292,4 +292,33 @@ def train(cfg: TrainConfig, out_dir: str | Path, data_dir=None, resume: bool = T
             (out_dir / "history.json").write_text(json.dumps(history, indent=1))
     if bar:
         bar.close()
+    (out_dir / "model_card.md").write_text(model_card(cfg, mcfg, history, out_dir))
     return out_dir / "prior.pt"
+
+
+def model_card(cfg: TrainConfig, mcfg: ModelConfig, history: list[dict], out_dir: Path) -> str:
+    """The training half of models/MODEL_CARD.md, generated from the run itself."""
+    from .bench import machine
+    from .model import DSTformer
+    last = history[-1] if history else {}
+    best = min(history, key=lambda h: h.get("full_mpjpe", 1e9)) if history else {}
+    rows = "\n".join(f"| {h['step']} | {h['train_loss']:.4f} | {h['full_mpjpe']:.1f} | {h['full_occ_mpjpe']:.1f} | "
+                     f"{h['causal_lag0_mpjpe']:.1f} | {h['causal_lag8_mpjpe']:.1f} | {h['wall_s'] / 60:.0f} |"
+                     for h in history)
+    return f"""# Training run: {out_dir.name}
+
+- Configuration `{cfg.model}`: {json.dumps(mcfg.to_dict())}, {DSTformer(mcfg).num_params() / 1e6:.2f} M parameters
+- Training: {json.dumps(asdict(cfg))}
+- Machine: {machine()}; wall time {last.get('wall_s', 0) / 60:.0f} min for {last.get('step', 0)} steps
+  (batch {cfg.batch} windows of {mcfg.window} frames at 30 fps)
+- Final validation (held-out subjects 06, 08, 14; {cfg.val_windows} fixed windows with the default simulator;
+  pelvis-relative MPJPE in mm over all / occluded frames): full mode {last.get('full_mpjpe', float('nan')):.1f} /
+  {last.get('full_occ_mpjpe', float('nan')):.1f}, causal lag 0 {last.get('causal_lag0_mpjpe', float('nan')):.1f} /
+  {last.get('causal_lag0_occ_mpjpe', float('nan')):.1f}, causal lag 8 {last.get('causal_lag8_mpjpe', float('nan')):.1f} /
+  {last.get('causal_lag8_occ_mpjpe', float('nan')):.1f}; best full-mode MPJPE {best.get('full_mpjpe', float('nan')):.1f}
+  at step {best.get('step', 0)}
+
+| step | train loss | val full | val full occ | val causal lag 0 | val causal lag 8 | minutes |
+|---|---|---|---|---|---|---|
+{rows}
+"""

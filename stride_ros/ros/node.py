@@ -76,6 +76,7 @@ class RefineNode(Node):
         self._logged: set[str] = set()
         self.latencies: deque[float] = deque(maxlen=600)
         self.frames_in = self.frames_out = 0
+        self._drops_reported = 0
 
         import torch
         torch.set_num_threads(max(1, int(p["threads"])))
@@ -231,8 +232,12 @@ class RefineNode(Node):
         for reason, n in sorted(self.dropped.items()):
             kv[f"dropped_{reason}"] = str(n)
         status = DiagnosticStatus(name="stride_refiner: refinement", hardware_id=self.get_name())
-        status.level = DiagnosticStatus.WARN if self.dropped or np.percentile(lat, 99) > 33 else DiagnosticStatus.OK
-        status.message = "dropping messages (see dropped_*)" if self.dropped else "ok"
+        total = sum(self.dropped.values())
+        new_drops, self._drops_reported = total - self._drops_reported, total
+        slow = np.percentile(lat, 99) > 1000.0 / float(self.p["fps"])
+        status.level = DiagnosticStatus.WARN if new_drops or slow else DiagnosticStatus.OK
+        status.message = ("dropping messages (see dropped_*)" if new_drops else
+                          "slower than the frame rate (latency_p99_ms)" if slow else "ok")
         status.values = [KeyValue(key=k, value=v) for k, v in kv.items()]
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
