@@ -14,7 +14,11 @@ Where the paper is weak, and what this module does instead (each switchable, for
 - `overlap`: the training tiling of the clip shifts every epoch and the final outputs of windows
   overlapping by half are blended, instead of fixed chunks with hard cuts;
 - a divergence guard: NaN, a rising loss or stretching limbs discard the adaptation and return
-  the prior's own output, with the reason logged.
+  the prior's own output, with the reason logged;
+- a held-out check (`holdout_share`): adaptation must predict frames it never saw better than the
+  prior does, or it is discarded. Measured on validation: a prior pre-trained on the simulator's
+  kind of noise is already better than the pseudo-labels, and unchecked adaptation pulled it
+  toward them (see the README's results).
 """
 from __future__ import annotations
 
@@ -53,6 +57,14 @@ class AdaptConfig:
     gate_mm: float | None = 150.0
     overlap: bool = True
     max_batch: int = 8
+    # held-out check: spans of well-observed frames are hidden from the adaptation (input and
+    # target); the adapted weights are kept only if they predict those frames' pseudo-labels
+    # better than the weights they started from. The labels are noisy, but the noise is the same
+    # for both models, so the comparison is fair: it catches adaptation that merely copies the
+    # estimator's errors, which loss-based checks cannot see.
+    holdout_share: float = 0.15
+    holdout_span: int = 10
+    holdout_margin: float = 0.02  # required relative improvement
     # divergence guard
     guard: bool = True
     max_loss_ratio: float = 1.0  # final loss must be below the first epoch's times this
@@ -155,8 +167,14 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
     Q, w = pseudo_labels(x, prior_rel, cfg)
     if float(w.sum()) <= 0:
         return None, "no usable pseudo-labels (everything gated or missing)", []
+    held = holdout_frames(x, cfg)
+    x_fit, w_fit = x, w
+    if held.any():
+        x_fit, w_fit = x.copy(), w.copy()
+        x_fit[held] = 0.0  # missing, as the model knows it
+        w_fit[held] = 0.0
     L = min(W, len(x))
-    X, Qt, Wt = torch.from_numpy(x), torch.from_numpy(Q), torch.from_numpy(w)
+    X, Qt, Wt = torch.from_numpy(x_fit), torch.from_numpy(Q), torch.from_numpy(w_fit)
     m = copy.deepcopy(model).train()
     opt = torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
@@ -193,18 +211,62 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
             return None, "adaptation diverged (non-finite weights)", losses
         if len(losses) > 1 and losses[-1] > losses[0] * cfg.max_loss_ratio:
             return None, f"adaptation diverged (loss rose from {losses[0]:.4f} to {losses[-1]:.4f})", losses
-    return m.eval(), "adapted", losses
+    m.eval()
+    if held.any():
+        w_held = np.where(held[:, None] & (x[..., 3] > 0), w, 0.0)
+        if w_held.sum() > 0:
+            before = _heldout_error(model, x_fit, Q, w_held, causal, lag)
+            after = _heldout_error(m, x_fit, Q, w_held, causal, lag)
+            if not after < before * (1 - cfg.holdout_margin):
+                return None, (f"adaptation did not predict held-out frames better ({after * 1000:.1f} mm "
+                              f"vs {before * 1000:.1f} mm before)"), losses
+            return m, f"adapted (held-out {before * 1000:.1f} -> {after * 1000:.1f} mm)", losses
+    return m, "adapted", losses
+
+
+def holdout_frames(x: np.ndarray, cfg: AdaptConfig) -> np.ndarray:
+    """[T] bool: spans of `holdout_span` frames starting on well-observed frames (12+ joints at
+    confidence 0.5), about `holdout_share` of the clip; deterministic for a clip and seed."""
+    T = len(x)
+    held = np.zeros(T, bool)
+    if cfg.holdout_share <= 0 or T < 4 * cfg.holdout_span:
+        return held
+    good = np.flatnonzero((x[:, :, 3] >= 0.5).sum(1) >= 12)
+    good = good[good <= T - cfg.holdout_span]
+    n = max(1, int(round(cfg.holdout_share * T / cfg.holdout_span)))
+    if len(good) == 0:
+        return held
+    rng = np.random.default_rng(cfg.seed + T)
+    for s in rng.choice(good, size=min(n, len(good)), replace=False):
+        held[s:s + cfg.holdout_span] = True
+    return held
+
+
+def _heldout_error(model: DSTformer, x: np.ndarray, Q: np.ndarray, w: np.ndarray, causal: bool, lag: int) -> float:
+    """Weighted mean distance (m) between the model's prediction and the pseudo-labels where w > 0."""
+    W = model.cfg.window
+    xw, starts = windows(x, W, W)
+    with torch.no_grad():
+        y = model(xw, causal=causal)[..., lag, :]
+    rel = blend((y - y[..., :1, :]).numpy(), starts, len(x), hard=True)
+    if lag:  # head `lag` at frame t describes frame t - lag
+        rel, Q, w = rel[lag:], Q[:-lag], w[:-lag]
+    d = np.linalg.norm(rel - Q, axis=-1)
+    return float((d * w).sum() / max(w.sum(), 1e-8))
 
 
 def _epoch_starts(T: int, W: int, rolling: bool, gen: torch.Generator) -> list[int]:
-    """Windows tiling the clip once per epoch (one window per W frames, the last aligned to the
-    end). Rolling: the tiling shifts by a random offset each epoch, so window borders fall on
-    different frames (the benefit of overlapping windows at the cost of non-overlapping ones)."""
+    """Windows tiling the clip once per epoch: ceil(T / W) of them, as many as the paper's chunks.
+    Rolling: the tiling is laid over a span of n * W frames shifted by a random offset and each
+    window is clamped into the clip, so borders fall on different frames every epoch at no extra
+    compute (coverage stays complete: neighbours stay contiguous or overlap)."""
     if T <= W:
         return [0]
-    off = int(torch.randint(0, W // 2, (), generator=gen)) if rolling else 0
-    starts = [off + s for s in window_starts(T - off, W, W)]
-    return ([0] if off else []) + starts
+    if not rolling:
+        return window_starts(T, W, W)
+    n = -(-T // W)
+    off = int(torch.randint(0, n * W - T + 1, (), generator=gen))
+    return [min(max(k * W - off, 0), T - W) for k in range(n)]
 
 
 def refine_offline(model: DSTformer, poses: np.ndarray, confidence: np.ndarray | None, fps: float,

@@ -115,6 +115,18 @@ class TorchRunner:
 
 # --- onnxruntime ------------------------------------------------------------------------------
 
+_STEP_GRAPHS: dict[str, bytes] = {}
+
+
+def step_graph(model: DSTformer) -> bytes:
+    """The weights-as-inputs step graph depends only on the configuration: export it once per
+    process (tracing costs seconds; evaluation and tests build many runners of one model)."""
+    key = repr(sorted(model.cfg.to_dict().items()))
+    if key not in _STEP_GRAPHS:
+        _STEP_GRAPHS[key] = export_step(model, weights_as_inputs=True)
+    return _STEP_GRAPHS[key]
+
+
 class OrtRunner:
     """One onnxruntime session (weights are graph inputs) shared by every runner of a backend;
     a runner is that session plus one set of weights, so adapted weights cost no new session."""
@@ -127,10 +139,12 @@ class OrtRunner:
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
             so.log_severity_level = 3  # the weights-are-inputs warnings are expected
-            session = ort.InferenceSession(export_step(model, weights_as_inputs=True), so,
+            session = ort.InferenceSession(step_graph(model), so,
                                            providers=["CPUExecutionProvider"])
         self.session = session
-        self.graph_inputs = {i.name for i in session.get_inputs()}
+        # the weights are initializers the caller may override: onnxruntime lists them apart from
+        # the plain inputs, and a weight left out of the feed silently keeps its exported value
+        self.graph_inputs = {i.name for i in (*session.get_inputs(), *session.get_overridable_initializers())}
         self.weights = weights if weights is not None else weight_feed(model.state_dict(), self.graph_inputs)
         self.W = model.cfg.window
         self.cfg_model = model

@@ -1,5 +1,6 @@
 """STRIDE's test-time adaptation: losses by hand, the procedure lowers its loss, the guard works."""
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -76,9 +77,44 @@ def test_adaptation_lowers_loss_on_a_real_clip(prior_model, walk_clip):
     from stride_ros.offline import prepare
     sim = simulate(walk_clip[:160], 30.0, seed=3)
     x, _ = prepare(sim.poses, sim.confidence, 30.0)
-    m, reason, losses = adapt_model(prior_model, x, AdaptConfig(epochs=8))
+    m, reason, losses = adapt_model(prior_model, x, AdaptConfig(epochs=8, holdout_share=0.0))
     assert m is not None, reason
     assert losses[-1] < losses[0]
+
+
+def test_holdout_hides_spans_from_the_fit_and_rejects_copying_the_estimator(prior_model, walk_clip):
+    """The adaptation lowers its training loss, yet predicts frames it never saw worse than the
+    prior: the held-out check must see that (as it does on the validation subjects) and say so."""
+    from stride_ros.adapt import holdout_frames
+    from stride_ros.offline import prepare
+    sim = simulate(walk_clip[:160], 30.0, seed=3)
+    x, _ = prepare(sim.poses, sim.confidence, 30.0)
+    cfg = AdaptConfig(epochs=8)
+    held = holdout_frames(x, cfg)
+    assert 0.1 < held.mean() < 0.2 and (held == holdout_frames(x, cfg)).all()
+    assert ((x[held, :, 3] >= 0.5).sum(1) >= 12).any()  # spans start on well-observed frames
+    m, reason, losses = adapt_model(prior_model, x, cfg)
+    assert losses[-1] < losses[0]
+    assert m is None and reason.startswith("adaptation did not predict held-out frames better"), reason
+    after, before = (float(v) for v in re.findall(r"([\d.]+) mm", reason))
+    assert after >= before * (1 - cfg.holdout_margin)
+
+
+def test_holdout_accepts_adaptation_that_helps(prior_model, walk_clip):
+    """A prior that is wrong for this person (every output 25 % too big) fitted to clean labels:
+    adaptation fixes what the prior got wrong, held-out frames included, and the check keeps it."""
+    import copy
+    from stride_ros.offline import prepare
+    wrong = copy.deepcopy(prior_model)
+    with torch.no_grad():
+        wrong.head.weight.mul_(1.25)
+        wrong.head.bias.mul_(1.25)
+    gt = simulate(walk_clip[:160], 30.0, seed=3).gt  # the truth, in the camera frame the prior knows
+    x, _ = prepare(gt, np.ones(gt.shape[:2], np.float32), 30.0)
+    m, reason, _ = adapt_model(wrong, x, AdaptConfig(epochs=10, gate_mm=None))
+    assert m is not None and "held-out" in reason, reason
+    before, after = (float(v) for v in re.findall(r"([\d.]+) -> ([\d.]+) mm", reason)[0])
+    assert after < 0.98 * before
 
 
 def test_guard_discards_a_poisoned_adaptation(prior_model, synthetic_clip, caplog):
