@@ -99,7 +99,7 @@ class ReplayReport:
 
 def replay_bag(in_path: str | Path, out_path: str | Path, model, lag: int = 0, input_topic: str = "/human_pose",
                gt_topic: str | None = "/human_pose_gt", output_topic: str = "/human_pose_refined",
-               storage: str | None = None, backend=None, adapt: bool = True, fps: float = 30.0,
+               storage: str | None = None, backend=None, adapt: bool = False, fps: float = 30.0,
                progress: bool = False) -> ReplayReport:
     import time
 

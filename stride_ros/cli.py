@@ -180,7 +180,7 @@ def cmd_replay(a: argparse.Namespace) -> int:
     except ValueError as e:
         raise InputError(str(e)) from None
     rep = replay_bag(a.bag, a.output, model, lag=a.lag, input_topic=a.input_topic, gt_topic=a.gt_topic,
-                     output_topic=a.output_topic, storage=a.storage, backend=backend, adapt=not a.no_adapt)
+                     output_topic=a.output_topic, storage=a.storage, backend=backend, adapt=a.adapt)
     print(f"replayed {rep.frames_in} input frames -> {rep.frames_out} refined frames in {rep.seconds:.1f} s; "
           f"wrote {a.output} ({rep.storage}); dropped: {rep.dropped or 'none'}")
     if rep.metrics:
@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lag", type=int, default=0, help="stream: output lag in frames (0 = causal)")
     s.add_argument("--tta-steps", type=int, default=None,
                    help="offline: adaptation epochs (default 30, the paper's; 0 = prior alone); "
-                   "stream: epochs per background burst (default 6; 0 = no adaptation)")
+                   "stream: epochs per background burst (default: no adaptation; N > 0 turns it on)")
     s.add_argument("--model", help="prior checkpoint (default: the shipped one)")
     s.add_argument("--device", default="cpu", help="cpu or cuda")
     s.add_argument("--backend", choices=["auto", "torch", "onnx", "tensorrt"], default="auto",
@@ -342,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output-topic", default="/human_pose_refined")
     s.add_argument("--lag", type=int, default=0, help="output lag in frames (0 = causal)")
     s.add_argument("--storage", choices=["mcap", "sqlite3"], help="output storage (default: the input's)")
-    s.add_argument("--no-adapt", action="store_true", help="no test-time adaptation")
+    s.add_argument("--adapt", action="store_true", help="test-time adaptation in the background (default off)")
     s.add_argument("--model", help="prior checkpoint (default: the shipped one)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--backend", choices=["auto", "torch", "onnx", "tensorrt"], default="auto")

@@ -4,8 +4,10 @@ Model rows:
 - `prior`: the prior alone, offline, overlapping windows blended (tta 0).
 - `tta:mpjp`, `tta:+vel`, `tta:+limb`, `tta:paper`: STRIDE's ablation, loss by loss, as published
   (full-weight pseudo-labels, non-overlapping chunks); `tta:paper` is the whole published method.
-- `tta:+conf`, `tta:+gate`: the paper plus confidence-weighted targets, then plus the residual gate.
-- `stride`: everything, with overlapping blended windows: the shipped offline method.
+- `tta:+conf`, `tta:+gate`, `tta:+overlap`: the paper plus confidence-weighted targets, then the
+  residual gate, then rolling/overlapping blended windows.
+- `stride`: all of that plus the held-out check (adaptation kept only where it predicts hidden
+  frames better than the prior): the shipped offline method.
 - `stream_lagN`: the streaming refiner at lag N with background adaptation (inline, deterministic);
   `stream_lagN_prior`: the same without adaptation.
 """
@@ -25,7 +27,8 @@ ABLATION = {
     "tta:+limb": lambda n: AdaptConfig.paper(epochs=n, w_nmpjp=0.0),
     "tta:paper": lambda n: AdaptConfig.paper(epochs=n),
     "tta:+conf": lambda n: replace(AdaptConfig.paper(epochs=n), confidence=True),
-    "tta:+gate": lambda n: replace(AdaptConfig(epochs=n), overlap=False),
+    "tta:+gate": lambda n: AdaptConfig(epochs=n, overlap=False, holdout_share=0.0),
+    "tta:+overlap": lambda n: AdaptConfig(epochs=n, holdout_share=0.0),
     "stride": lambda n: AdaptConfig(epochs=n),
 }
 

@@ -38,7 +38,8 @@ class NodeProcess:
                                      start_new_session=True, cwd=str(REPO))
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text()
 
     def stop(self, sig=signal.SIGINT, timeout: float = 10.0) -> int:

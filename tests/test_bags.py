@@ -44,7 +44,7 @@ def test_refined_topic_decodes_with_an_independent_reader(tmp_path):
     from mcap_ros2.decoder import DecoderFactory
     bag, out = tmp_path / "in_bag", tmp_path / "out_bag"
     assert run_cli("make-bag", str(bag), "--seconds", "4").returncode == 0
-    assert run_cli("replay", str(bag), "-o", str(out), "--no-adapt", *model_args()).returncode == 0
+    assert run_cli("replay", str(bag), "-o", str(out), *model_args()).returncode == 0
     n = 0
     with open(out / "out_bag.mcap", "rb") as f:
         reader = make_reader(f, decoder_factories=[DecoderFactory()])

@@ -91,3 +91,23 @@ def test_export_cli(tmp_path):
 def test_model_configs_have_the_documented_sizes():
     assert 41e6 < DSTformer(CONFIGS["paper"]).num_params() < 43e6
     assert ModelConfig().window == CONFIGS["small"].window
+
+
+def test_onnx_runner_runs_the_weights_it_is_given(prior_model):
+    """Adapted weights are fed to the shared session: the output must follow them (and match torch
+    with the same weights), not the weights the graph was first exported with."""
+    pytest.importorskip("onnxruntime")
+    from stride_ros.backends import OrtRunner, TorchRunner
+    base = OrtRunner(prior_model)
+    other = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
+             for k, v in prior_model.state_dict().items()}
+    x = np.random.default_rng(0).random((1, 17, 4), dtype=np.float32)
+    outs = {}
+    for name, runner in (("base", base), ("onnx", base.with_weights(other)),
+                         ("torch", TorchRunner(prior_model).with_weights(other))):
+        state = runner.empty_state()
+        for _ in range(5):
+            y, state = runner.step(x, state)
+        outs[name] = np.asarray(y)
+    assert np.abs(outs["onnx"] - outs["base"]).max() > 1e-3
+    assert np.abs(outs["onnx"] - outs["torch"]).max() < 1e-4

@@ -5,6 +5,7 @@ import torch
 
 from stride_ros.adapt import AdaptConfig
 from stride_ros.adaptation_worker import InlineWorker, ProcessWorker
+from stride_ros.backends import Backend
 from stride_ros.representation import encode
 from stride_ros.simulator import SimulatorConfig, simulate
 from stride_ros.streaming import StreamConfig, StreamingRefiner
@@ -96,7 +97,7 @@ def test_track_survives_occlusion_then_expires(prior_model, stream_input):
 
 def test_bad_persons_are_counted_not_fatal(prior_model, stream_input):
     r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
-    r.push(0.0, person(stream_input, 0))
+    r.push(0.0, person(stream_input, 1))  # a pelvis seen at confidence >= 0.5 starts the track's root
     nan = np.full((17, 3), np.nan, np.float32)
     out = r.push(1 / FPS, {7: (nan, None), 8: (np.zeros((15, 3)), None)})
     assert r.dropped["all_nan"] == 1 and r.dropped["wrong_joint_count"] == 1
@@ -108,10 +109,10 @@ def test_stream_step_matches_the_causal_model(prior_model, stream_input):
     """What the stream publishes at lag 0 is the causal model's lag-0 output plus the root filter."""
     r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
     rel_stream = []
-    for t in range(40):
+    for t in range(1, 41):  # from frame 1: frame 0's pelvis is below the root filter's confidence
         tp = r.push(t / FPS, person(stream_input, t))[0].tracks[7]
         rel_stream.append(tp.poses - tp.poses[0])
-    x, _ = encode(stream_input.poses[:40], stream_input.confidence[:40])
+    x, _ = encode(stream_input.poses[1:41], stream_input.confidence[1:41])
     with torch.no_grad():
         out = prior_model(torch.from_numpy(x[None]), causal=True)[0, :, :, 0].numpy()
     np.testing.assert_allclose(np.stack(rel_stream), out - out[:, :1], atol=1e-5)
@@ -132,14 +133,17 @@ def _checksum(model):
         return sum(float(p.double().sum()) for p in model.parameters())
 
 
-def test_adaptation_swaps_whole_runners_and_never_writes_weights_in_use(prior_model, stream_input):
+def test_adaptation_swaps_whole_runners_and_never_writes_weights_in_use(prior_model, stream_input, monkeypatch):
     cfg = StreamConfig(lag=0, adapt=True, adapt_interval_s=1.0, adapt_min_frames=60, adapt_epochs=2)
+    # the swap is under test, not whether adaptation helps: accept every burst that does not diverge
+    monkeypatch.setattr(StreamConfig, "adapt_config",
+                        lambda self: AdaptConfig(epochs=2, max_batch=4, holdout_share=0.0))
     worker = ProcessWorker()
-    r = StreamingRefiner(prior_model, cfg, worker=worker)
+    r = StreamingRefiner(prior_model, cfg, Backend("torch"), worker=worker)
     base_sum = _checksum(r.base_runner.model)
     seen_runners = {}
     import time
-    for t in range(len(stream_input.gt)):
+    for t in range(1, len(stream_input.gt)):  # frame 0's pelvis is below the root filter's confidence
         out = r.push(t / FPS, person(stream_input, t))
         tr = r.tracks[7]
         seen_runners[id(tr.runner)] = (tr.runner, _checksum(tr.runner.model))
@@ -162,7 +166,7 @@ def test_poisoned_burst_is_discarded(prior_model, stream_input, monkeypatch):
     cfg = StreamConfig(lag=0, adapt=True, adapt_interval_s=1.0, adapt_min_frames=60, adapt_epochs=2)
     monkeypatch.setattr(StreamConfig, "adapt_config", lambda self: AdaptConfig(epochs=2, lr=1e6, max_batch=4))
     r = StreamingRefiner(prior_model, cfg, worker=InlineWorker())
-    for t in range(120):
+    for t in range(1, 121):
         out = r.push(t / FPS, person(stream_input, t))
         assert np.isfinite(out[0].tracks[7].poses).all()
     tr = r.tracks[7]

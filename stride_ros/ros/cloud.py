@@ -97,11 +97,14 @@ OUT_DTYPE = np.dtype({"names": [f[0] for f in OUT_FIELDS], "formats": ["<f4", "<
 
 
 def persons_to_bytes(persons: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple[bytes, int]:
-    """[(track_id, poses [17, 3], confidence [17])] -> (little-endian point bytes, point count)."""
-    n = NUM_JOINTS * len(persons)
+    """[(track_id, poses [17, 3], confidence [17])] -> (little-endian point bytes, point count).
+    Any point count per person is written as given (tests build malformed clouds with it)."""
+    n = sum(len(poses) for _, poses, _ in persons)
     arr = np.zeros(n, OUT_DTYPE)
-    for i, (tid, poses, conf) in enumerate(persons):
-        s = slice(i * NUM_JOINTS, (i + 1) * NUM_JOINTS)
+    start = 0
+    for tid, poses, conf in persons:
+        s = slice(start, start + len(poses))
+        start += len(poses)
         arr["x"][s], arr["y"][s], arr["z"][s] = poses[:, 0], poses[:, 1], poses[:, 2]
         arr["confidence"][s] = conf
         arr["track_id"][s] = tid
