@@ -73,8 +73,8 @@ class AdaptConfig:
 
     @classmethod
     def paper(cls, **kw) -> "AdaptConfig":
-        """The published procedure: full-weight targets, no gate, non-overlapping chunks, no check."""
-        return cls(confidence=False, gate_mm=None, overlap=False, holdout_share=0.0, **kw)
+        """The published procedure: full-weight targets, no gate, non-overlapping chunks, no checks."""
+        return cls(confidence=False, gate_mm=None, overlap=False, holdout_share=0.0, guard=False, **kw)
 
 
 @dataclass

@@ -6,7 +6,7 @@ Model rows:
   (full-weight pseudo-labels, non-overlapping chunks); `tta:paper` is the whole published method.
 - `tta:+conf`, `tta:+gate`, `tta:+overlap`: the paper plus confidence-weighted targets, then the
   residual gate, then rolling/overlapping blended windows.
-- `stride`: all of that plus the held-out check (adaptation kept only where it predicts hidden
+- `stride`: all of that plus the divergence guard and the held-out check (adaptation kept only where it predicts hidden
   frames better than the prior): the shipped offline method.
 - `stream_lagN`: the streaming refiner at lag N with background adaptation (inline, deterministic);
   `stream_lagN_prior`: the same without adaptation.
@@ -27,8 +27,8 @@ ABLATION = {
     "tta:+limb": lambda n: AdaptConfig.paper(epochs=n, w_nmpjp=0.0),
     "tta:paper": lambda n: AdaptConfig.paper(epochs=n),
     "tta:+conf": lambda n: replace(AdaptConfig.paper(epochs=n), confidence=True),
-    "tta:+gate": lambda n: AdaptConfig(epochs=n, overlap=False, holdout_share=0.0),
-    "tta:+overlap": lambda n: AdaptConfig(epochs=n, holdout_share=0.0),
+    "tta:+gate": lambda n: AdaptConfig(epochs=n, overlap=False, holdout_share=0.0, guard=False),
+    "tta:+overlap": lambda n: AdaptConfig(epochs=n, holdout_share=0.0, guard=False),
     "stride": lambda n: AdaptConfig(epochs=n),
 }
 

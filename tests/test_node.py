@@ -165,7 +165,9 @@ def _bad_field_cloud(stamp):
 
 
 def test_survives_every_bad_message(start_node, client, walk_stream):
-    node = start_node("lag_frames:=0", "adapt:=false", "max_queue:=64")
+    # the burst's stamps run 30 fps apart, up to 37 s past the wall clock: allow that (a stamp
+    # 1000 s ahead is still "from the future")
+    node = start_node("lag_frames:=0", "adapt:=false", "max_queue:=64", "max_future_s:=60.0")
     pub = client.node.create_publisher(PointCloud2, "/human_pose", QoSProfile(depth=2000, reliability=QoSReliabilityPolicy.RELIABLE))
     client.subscribe(PointCloud2, "/human_pose_refined", RELIABLE)
     client.subscribe(DiagnosticArray, "/diagnostics", RELIABLE)
@@ -181,7 +183,7 @@ def test_survives_every_bad_message(start_node, client, walk_stream):
         _bad_field_cloud(now + 10 / FPS),                                             # no z field
         make_input_cloud(now + 11 / FPS, [(0, walk_stream.poses[11][:16], np.ones(16))]),  # 16 points
         make_input_cloud(now + 12 / FPS, [(0, nan, np.zeros(17))]),                    # NaN everywhere
-        good(13, now + 9 / FPS),                                                        # stamp repeated
+        good(13, now + 12 / FPS),                                                       # stamp repeated
         good(13, now + 8.5 / FPS),                                                      # going back a little
         good(13, now + 1000.0),                                                         # from the future
     ]
