@@ -7,6 +7,7 @@ dropped, counted by reason, and logged once per reason; nothing in a message can
 """
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -18,8 +19,9 @@ import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import PointCloud2, PointField
 from visualization_msgs.msg import MarkerArray
@@ -260,22 +262,26 @@ class RefineNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args if args is not None else sys.argv)
+    """Spin until SIGINT/SIGTERM. The signals only set a flag (rclpy's own handlers are off): with
+    rclpy's, a signal arriving while the node or the executor is still being built shuts the context
+    down under the constructor and ends in a traceback instead of a clean exit."""
+    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     node = None
     code = 0
     try:
+        executor = SingleThreadedExecutor()
         node = RefineNode()
-        rclpy.spin(node)
+        executor.add_node(node)
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (InputError, ValueError) as e:
         print(f"stride_refiner: error: {e}", file=sys.stderr)
         code = 2
-    except Exception:  # noqa: BLE001
-        # a SIGINT/SIGTERM during start-up shuts the context down under the constructor's feet
-        # (rclpy's signal handler); that is a requested shutdown, not a crash
-        if rclpy.ok():
-            raise
     finally:
         if node is not None:
             node.shutdown()
