@@ -88,43 +88,39 @@ class RefineNode(Node):
                            adapt_interval_s=float(p["adapt_interval_s"]), adapt_epochs=int(p["adapt_epochs"]),
                            max_adapted_tracks=int(p["max_adapted_tracks"]),
                            track_timeout_s=float(p["track_timeout_s"]), max_tracks=int(p["max_tracks"]))
-        self.refiner = StreamingRefiner(self.model, cfg, self.backend, ProcessWorker() if cfg.adapt else None)
 
-        try:  # a failure (or a shutdown signal) during start-up must not leave the worker running
-            reliable = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=10,
-                                  reliability=QoSReliabilityPolicy.RELIABLE)
-            if p["input_qos"] == "reliable":
-                in_qos = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=int(p["input_depth"]),
-                                    reliability=QoSReliabilityPolicy.RELIABLE)
-            elif p["input_qos"] == "sensor_data":  # rclpy's sensor-data profile, with our depth
-                in_qos = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=int(p["input_depth"]),
-                                    reliability=QoSReliabilityPolicy.BEST_EFFORT,
-                                    durability=QoSDurabilityPolicy.VOLATILE)
-            else:
-                raise InputError(f"input_qos {p['input_qos']!r}: expected sensor_data or reliable")
-            self.pub = self.create_publisher(PointCloud2, p["output_topic"], reliable)
-            self.kit = rclpy_kit()
-            self.pub_markers = self.create_publisher(MarkerArray, p["markers_topic"], reliable) if p["publish_markers"] else None
-            self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
-            if p["input_type"] == "point_cloud2":
-                self.create_subscription(PointCloud2, p["input_topic"], self._on_message, in_qos)
-            elif p["input_type"] == "pose_array":
-                self.create_subscription(PoseArray, p["input_topic"], self._on_message, in_qos)
-            else:
-                raise InputError(f"input_type {p['input_type']!r}: expected point_cloud2 or pose_array")
-            self.overlay = None
-            if p["image_topic"] and p["camera_info_topic"]:
-                from .overlay import Overlay
-                self.overlay = Overlay(self, p["image_topic"], p["camera_info_topic"], p["overlay_topic"])
-            self._pose_arrays: dict[float, list] = {}
-            self._queue: deque = deque()
-            self._cv = threading.Condition()
-            self._stop = False
-            self._thread = threading.Thread(target=self._process_loop, name="stride-refine", daemon=True)
-            self.create_timer(float(p["diagnostics_period_s"]), self._publish_diagnostics)
-        except BaseException:
-            self.refiner.close()
-            raise
+        reliable = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=10,
+                              reliability=QoSReliabilityPolicy.RELIABLE)
+        if p["input_qos"] == "reliable":
+            in_qos = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=int(p["input_depth"]),
+                                reliability=QoSReliabilityPolicy.RELIABLE)
+        elif p["input_qos"] == "sensor_data":  # rclpy's sensor-data profile, with our depth
+            in_qos = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=int(p["input_depth"]),
+                                reliability=QoSReliabilityPolicy.BEST_EFFORT,
+                                durability=QoSDurabilityPolicy.VOLATILE)
+        else:
+            raise InputError(f"input_qos {p['input_qos']!r}: expected sensor_data or reliable")
+        in_type = {"point_cloud2": PointCloud2, "pose_array": PoseArray}.get(p["input_type"])
+        if in_type is None:
+            raise InputError(f"input_type {p['input_type']!r}: expected point_cloud2 or pose_array")
+        # after the checks (it may start the adaptation process), before the subscription (its
+        # start-up takes a second or two, which an already-matched publisher would fill)
+        self.refiner = StreamingRefiner(self.model, cfg, self.backend, ProcessWorker() if cfg.adapt else None)
+        self.pub = self.create_publisher(PointCloud2, p["output_topic"], reliable)
+        self.kit = rclpy_kit()
+        self.pub_markers = self.create_publisher(MarkerArray, p["markers_topic"], reliable) if p["publish_markers"] else None
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
+        self.create_subscription(in_type, p["input_topic"], self._on_message, in_qos)
+        self.overlay = None
+        if p["image_topic"] and p["camera_info_topic"]:
+            from .overlay import Overlay
+            self.overlay = Overlay(self, p["image_topic"], p["camera_info_topic"], p["overlay_topic"])
+        self._pose_arrays: dict[float, list] = {}
+        self._queue: deque = deque()
+        self._cv = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._process_loop, name="stride-refine", daemon=True)
+        self.create_timer(float(p["diagnostics_period_s"]), self._publish_diagnostics)
         self._thread.start()
         self.get_logger().info(
             f"stride_refiner: {p['input_topic']} ({p['input_type']}) -> {p['output_topic']}, lag {cfg.lag} frames, "
