@@ -57,6 +57,10 @@ class AdaptConfig:
     gate_mm: float | None = 150.0
     overlap: bool = True
     max_batch: int = 8
+    # adapt only the top `adapt_layers` dual-stream layers, the final norm and the head (None: every
+    # weight, as the paper). The frozen bottom runs without autograd, so no backward pass goes
+    # through it: measured 0.54-0.75 x the time of adapting everything (README, ablation).
+    adapt_layers: int | None = 2
     # held-out check: spans of well-observed frames are hidden from the adaptation (input and
     # target); the adapted weights are kept only if they predict those frames' pseudo-labels
     # better than the weights they started from. The labels are noisy, but the noise is the same
@@ -74,7 +78,8 @@ class AdaptConfig:
     @classmethod
     def paper(cls, **kw) -> "AdaptConfig":
         """The published procedure: full-weight targets, no gate, non-overlapping chunks, no checks."""
-        return cls(confidence=False, gate_mm=None, overlap=False, holdout_share=0.0, guard=False, **kw)
+        return cls(confidence=False, gate_mm=None, overlap=False, holdout_share=0.0, guard=False,
+                   adapt_layers=None, **kw)
 
 
 @dataclass
@@ -176,7 +181,7 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
     L = min(W, len(x))
     X, Qt, Wt = torch.from_numpy(x_fit), torch.from_numpy(Q), torch.from_numpy(w_fit)
     m = copy.deepcopy(model).train()
-    opt = torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(trainable(m, cfg.adapt_layers), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     losses: list[float] = []
@@ -222,6 +227,21 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
                               f"vs {before * 1000:.1f} mm before)"), losses
             return m, f"adapted (held-out {before * 1000:.1f} -> {after * 1000:.1f} mm)", losses
     return m, "adapted", losses
+
+
+def trainable(m: DSTformer, top_layers: int | None) -> list[torch.nn.Parameter]:
+    """Unfreeze the top `top_layers` layers, the final norm and the head (None: everything)."""
+    if top_layers is None:
+        return list(m.parameters())
+    if not 0 < top_layers <= len(m.layers):
+        raise ValueError(f"adapt_layers {top_layers}: the model has {len(m.layers)} layers")
+    keep = [*m.layers[len(m.layers) - top_layers:], m.ln, m.head]
+    for p in m.parameters():
+        p.requires_grad_(False)
+    params = [p for mod in keep for p in mod.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    return params
 
 
 def holdout_frames(x: np.ndarray, cfg: AdaptConfig) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import queue
 import signal
 import threading
@@ -31,6 +32,7 @@ from .backends import canonical_cache
 from .model import DSTformer
 
 log = logging.getLogger("stride_ros.adaptation")
+CHILD_NICE = 10  # the adaptation process's niceness (lower priority than the frame path)
 
 
 @dataclass
@@ -145,6 +147,10 @@ def _child_main(jobs, results, base_sd: dict, model_cfg: dict) -> None:  # pragm
     from .model import ModelConfig
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this process ends
     torch.set_num_threads(1)
+    try:  # the frame path must win every contest for a core: adaptation can always wait
+        os.nice(CHILD_NICE)
+    except OSError:
+        pass
     base = DSTformer(ModelConfig(**model_cfg))
     base.load_state_dict(base_sd)
     base.eval()
@@ -282,4 +288,7 @@ class ProcessWorker(AdaptationWorkerBase):
             self.proc.terminate()
             self.proc.join(timeout=2)
         self._receiver.join(timeout=1)
+        for q in (self._jobs, self._results):  # a dead child reads nothing: never wait at exit to feed it
+            q.cancel_join_thread()
+            q.close()
         self.proc = None

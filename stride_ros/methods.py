@@ -5,9 +5,13 @@ Model rows:
 - `tta:mpjp`, `tta:+vel`, `tta:+limb`, `tta:paper`: STRIDE's ablation, loss by loss, as published
   (full-weight pseudo-labels, non-overlapping chunks); `tta:paper` is the whole published method.
 - `tta:+conf`, `tta:+gate`, `tta:+overlap`: the paper plus confidence-weighted targets, then the
-  residual gate, then rolling/overlapping blended windows.
+  residual gate, then rolling/overlapping blended windows; `tta:+top2` then adapts only the top two
+  layers and the head (the speed change: no backward pass through the frozen bottom).
 - `stride`: all of that plus the divergence guard and the held-out check (adaptation kept only where it predicts hidden
   frames better than the prior): the shipped offline method.
+- `window_lagN`: every frame from its own full bidirectional window ending N frames later: the
+  accuracy a lag-N refiner could reach with this model at one whole window per frame (a bound,
+  too slow to stream).
 - `stream_lagN`: the streaming refiner at lag N with background adaptation (inline, deterministic);
   `stream_lagN_prior`: the same without adaptation.
 """
@@ -28,7 +32,8 @@ ABLATION = {
     "tta:paper": lambda n: AdaptConfig.paper(epochs=n),
     "tta:+conf": lambda n: replace(AdaptConfig.paper(epochs=n), confidence=True),
     "tta:+gate": lambda n: AdaptConfig(epochs=n, overlap=False, holdout_share=0.0, guard=False),
-    "tta:+overlap": lambda n: AdaptConfig(epochs=n, holdout_share=0.0, guard=False),
+    "tta:+overlap": lambda n: AdaptConfig(epochs=n, holdout_share=0.0, guard=False, adapt_layers=None),
+    "tta:+top2": lambda n: AdaptConfig(epochs=n, holdout_share=0.0, guard=False),
     "stride": lambda n: AdaptConfig(epochs=n),
 }
 
@@ -64,22 +69,30 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
             from .checkpoint import load_model
             prior = load_model(model).to(device)
         m = re.fullmatch(r"stream_lag(\d+)(_prior)?", name)
+        wl = re.fullmatch(r"window_lag(\d+)", name)
         if name == "prior":
             methods[name] = partial(_offline, prior, AdaptConfig(epochs=0))
         elif name in ABLATION:
             methods[name] = partial(_offline, prior, ABLATION[name](tta_steps))
+        elif wl:
+            methods[name] = partial(_window_lag, prior, int(wl.group(1)))
         elif m:
             if int(m.group(1)) > prior.cfg.max_lag:
                 raise InputError(f"{name}: the model has lag heads 0..{prior.cfg.max_lag}")
             methods[name] = partial(_stream, prior, int(m.group(1)), m.group(2) is None)
         else:
-            known = list(BASELINES) + ["prior", *ABLATION, "stream_lagN", "stream_lagN_prior"]
+            known = list(BASELINES) + ["prior", *ABLATION, "window_lagN", "stream_lagN", "stream_lagN_prior"]
             raise InputError(f"unknown method {name!r} (known: {', '.join(known)}; groups: {', '.join(GROUPS)})")
     return methods
 
 
 def _offline(model, cfg: AdaptConfig, poses, confidence, fps):
     return refine_offline(model, poses, confidence, fps, cfg).poses
+
+
+def _window_lag(model, lag: int, poses, confidence, fps):
+    from .offline import refine_window_lag
+    return refine_window_lag(model, poses, confidence, fps, lag)
 
 
 def _stream(model, lag: int, adapt: bool, poses, confidence, fps):

@@ -118,6 +118,21 @@ def refine_prior(model: DSTformer, poses: np.ndarray, confidence: np.ndarray | N
     return finish(out, fps, T0)
 
 
+def refine_window_lag(model: DSTformer, poses: np.ndarray, confidence: np.ndarray | None, fps: float,
+                      lag: int) -> np.ndarray:
+    """Each frame from its own full (bidirectional) window ending `lag` frames after it: the most a
+    lag-`lag` refiner could get from this model, at one whole window (~71 ms on 2 CPU cores) per
+    frame. An accuracy bound for the streaming refiner, not a method that fits 30 Hz."""
+    T0 = len(poses)
+    x, root = prepare(poses, confidence, fps)
+    T, W = len(x), model.cfg.window
+    starts = [min(max(t + lag - W + 1, 0), max(T - W, 0)) for t in range(T)]
+    xw = torch.from_numpy(np.stack([x[s:s + min(W, T)] for s in starts]))
+    y = predict_windows(model, xw, flip=False, batch=32).numpy()
+    rel = y[np.arange(T), np.arange(T) - np.array(starts)]
+    return finish(decode(rel, root), fps, T0)
+
+
 def finish(out: np.ndarray, fps: float, T0: int) -> np.ndarray:
     if abs(fps - MODEL_FPS) > 1e-6:
         out = resample(out, MODEL_FPS, fps)

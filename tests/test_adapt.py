@@ -82,6 +82,24 @@ def test_adaptation_lowers_loss_on_a_real_clip(prior_model, walk_clip):
     assert losses[-1] < losses[0]
 
 
+def test_only_the_top_layers_adapt(prior_model, walk_clip):
+    """The shipped configuration adapts the top two layers and the head; the frozen bottom must come
+    back bit-identical (and the paper's configuration still adapts every weight)."""
+    from stride_ros.offline import prepare
+    sim = simulate(walk_clip[:100], 30.0, seed=3)
+    x, _ = prepare(sim.poses, sim.confidence, 30.0)
+    base = prior_model.state_dict()
+    top = ("layers.2.", "layers.3.", "ln.", "head.")
+    for cfg in (AdaptConfig(epochs=2, holdout_share=0.0), AdaptConfig.paper(epochs=2)):
+        m, reason, _ = adapt_model(prior_model, x, cfg)
+        assert m is not None, reason
+        for k, v in m.state_dict().items():
+            trained = cfg.adapt_layers is None or k.startswith(top)
+            assert torch.equal(v, base[k]) != trained, k  # AdamW moves every trained tensor
+    with pytest.raises(ValueError, match="layers"):
+        adapt_model(prior_model, x, AdaptConfig(epochs=1, adapt_layers=9))
+
+
 def test_holdout_hides_spans_from_the_fit_and_rejects_copying_the_estimator(prior_model, walk_clip):
     """The adaptation lowers its training loss, yet predicts frames it never saw worse than the
     prior: the held-out check must see that (as it does on the validation subjects) and say so."""

@@ -94,8 +94,8 @@ def test_model_configs_have_the_documented_sizes():
 
 
 def test_onnx_runner_runs_the_weights_it_is_given(prior_model):
-    """Adapted weights are fed to the shared session: the output must follow them (and match torch
-    with the same weights), not the weights the graph was first exported with."""
+    """A runner for adapted weights must run them (and match torch with the same weights), not the
+    weights the step graph was first exported with."""
     pytest.importorskip("onnxruntime")
     from stride_ros.backends import OrtRunner, TorchRunner
     base = OrtRunner(prior_model)

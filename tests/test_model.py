@@ -46,12 +46,12 @@ def test_window_limits_attention(small_random):
     assert torch.allclose(a[:, -1], b[:, -1], atol=1e-6)
 
 
-def test_onnx_step_graph_matches_torch_step(small_random):
+@pytest.mark.parametrize("dynamic", [True, False])
+def test_onnx_step_graph_matches_torch_step(small_random, dynamic):
     ort = pytest.importorskip("onnxruntime")
-    from stride_ros.export import export_step, weight_feed
+    from stride_ros.export import export_step
     from stride_ros.model import ring_inputs
-    sess = ort.InferenceSession(export_step(small_random, weights_as_inputs=True), providers=["CPUExecutionProvider"])
-    feed_w = weight_feed(small_random.state_dict(), {i.name for i in sess.get_inputs()})
+    sess = ort.InferenceSession(export_step(small_random, dynamic=dynamic), providers=["CPUExecutionProvider"])
     st_t = small_random.empty_state(1)
     st_o = small_random.empty_state(1).numpy()
     xs = np.random.default_rng(0).normal(0, 0.3, (25, 1, 17, 4)).astype(np.float32)
@@ -60,9 +60,20 @@ def test_onnx_step_graph_matches_torch_step(small_random):
             want = small_random.step(torch.from_numpy(x), st_t).numpy()
         offsets, mask = ring_inputs(st_o.filled, st_o.slot, 9)
         res = sess.run(None, {"x": x, "offsets": offsets.astype(np.int64), "ring_mask": mask,
-                              **{f"ring_{i}": r for i, r in enumerate(st_o.rings)}, **feed_w})
+                              **{f"ring_{i}": r for i, r in enumerate(st_o.rings)}})
         st_o.push(res[1:])
         assert np.abs(res[0] - want).max() < 1e-5
+
+
+def test_step_graph_initializers_are_the_torch_weights(small_random):
+    """Adapted weights and TensorRT refits find the weights by torch name: every one must be there."""
+    onnx = pytest.importorskip("onnx")
+    from stride_ros.export import WEIGHT_PREFIX, export_step, with_initializers
+    proto = onnx.load_from_string(export_step(small_random, dynamic=False))
+    names = {i.name for i in proto.graph.initializer}
+    assert {WEIGHT_PREFIX + k for k in small_random.state_dict()} <= names
+    with pytest.raises(ValueError, match="no initializer"):
+        with_initializers(proto, {**small_random.state_dict(), "extra.weight": torch.zeros(2)})
 
 
 def test_configs():

@@ -173,3 +173,31 @@ def test_poisoned_burst_is_discarded(prior_model, stream_input, monkeypatch):
     assert r.worker.runs >= 1 and r.worker.accepted == 0
     assert "diverged" in tr.adapt_last
     assert tr.runner is r.base_runner and tr.weights is None
+
+
+def test_process_exits_when_closed_mid_burst(tmp_path):
+    """Frames queued for a child that is busy adapting must not keep the parent alive at exit
+    (multiprocessing joins a queue's feeder thread, which waits on a pipe nobody reads)."""
+    import subprocess
+    import sys
+    script = tmp_path / "closing.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from stride_ros.adaptation_worker import ProcessWorker\n"
+        "from stride_ros.checkpoint import load_model\n"
+        "from stride_ros.simulator import simulate\n"
+        "from stride_ros.streaming import StreamConfig, StreamingRefiner\n"
+        "from stride_ros.synthetic import synthetic_walk\n"
+        "sim = simulate(synthetic_walk(seconds=30, fps=30.0, seed=1), 30.0, seed=2)\n"
+        "cfg = StreamConfig(adapt=True, adapt_interval_s=0.0, adapt_min_frames=60, adapt_epochs=30)\n"
+        "w = ProcessWorker()\n"
+        "r = StreamingRefiner(load_model(), cfg, worker=w)\n"
+        "for t in range(1, len(sim.poses)):\n"
+        "    if not np.isnan(sim.poses[t]).all():\n"
+        "        r.push(t / 30.0, {0: (sim.poses[t], sim.confidence[t])})\n"
+        "assert w.busy(), 'no burst was running when closed'\n"
+        "r.close()\n"
+        "print('closed')\n")
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "closed" in res.stdout
