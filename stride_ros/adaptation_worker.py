@@ -3,8 +3,9 @@
 A burst: take a track's recent frames, adapt a copy of its current weights in causal mode (on the
 lag head the stream publishes), validate (loss went down, no NaN, limbs no stretchier than before),
 then replay the buffered frames through the new weights so their cache is exactly what the stream
-would have had with them, catch up with the frames that arrived meanwhile, and hand over. The frame
-path swaps runner and cache between two steps and replays the one or two frames still missing.
+would have had with them, catch up with the frames that arrived meanwhile (in the child, then again
+in the receiving thread once the new runner is built), and hand over. The frame path swaps runner
+and cache between two steps and replays the one or two frames still missing.
 
 - `ProcessWorker` (the node): a child process does all of it. Measured on 2 cores, a background
   *thread* pushed the frame path's p99 from 7 to 15-150 ms (the GIL and the training loop's Python);
@@ -22,6 +23,7 @@ import queue
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,6 +94,9 @@ class AdaptationWorkerBase:
 
     def on_drop(self, track) -> None:
         """A track ended: its adaptation ends with it."""
+
+    def retire(self, runner) -> None:
+        """A runner the frame path no longer uses (default: freed at once, by the caller)."""
 
     def describe(self) -> str:
         return f"{type(self).__name__}: {self.accepted}/{self.runs} bursts accepted; last: {self.last_result}"
@@ -209,6 +214,22 @@ def _child_main(jobs, results, base_sd: dict, model_cfg: dict) -> None:  # pragm
         results.put(("result", key, res, canonical_cache(st), upto))
 
 
+def catch_up(track, runner, state, upto: int, max_rounds: int = 20) -> tuple:
+    """Step `state` through the track's frames newer than `upto`, until at most one is missing.
+
+    Building a session for the adapted weights takes ~0.5 s on 2 busy cores: 15-20 frames arrive
+    meanwhile. Replaying them here, off the frame path, leaves the handover a frame or two."""
+    for _ in range(max_rounds):
+        with track.lock:
+            behind = [(i, x) for i, x in track.frames if i > upto]
+        if len(behind) <= 1 or not track.alive:
+            break
+        for i, x in behind:
+            _, state = runner.step(x[None], state)
+            upto = i
+    return state, upto
+
+
 class ProcessWorker(AdaptationWorkerBase):
     """One child process, one burst at a time. The frame path only puts messages on a queue."""
 
@@ -217,6 +238,7 @@ class ProcessWorker(AdaptationWorkerBase):
         self._busy = threading.Event()
         self._tracks: dict = {}
         self._catching_up: set = set()
+        self._retired: deque = deque()
         self.proc = None
 
     def bind(self, refiner) -> None:
@@ -230,6 +252,8 @@ class ProcessWorker(AdaptationWorkerBase):
         self._stop = threading.Event()
         self._receiver = threading.Thread(target=self._receive, name="stride-adaptation-results", daemon=True)
         self._receiver.start()
+        self._janitor = threading.Thread(target=self._free_retired, name="stride-adaptation-janitor", daemon=True)
+        self._janitor.start()
 
     def busy(self) -> bool:
         return self._busy.is_set()
@@ -252,6 +276,20 @@ class ProcessWorker(AdaptationWorkerBase):
         self._catching_up.discard(track.key)
         self._jobs.put(("drop", track.key))
 
+    def retire(self, runner) -> None:
+        self._retired.append(runner)
+
+    def _free_retired(self) -> None:
+        """Frees retired runners one at a time, each just after a frame: the frame path is idle then."""
+        done = self.refiner.frame_done
+        while not self._stop.is_set():
+            if not done.wait(timeout=0.2):
+                continue
+            done.clear()
+            if self._retired:
+                runner = self._retired.popleft()
+                del runner  # the session's destructor runs here, between two frames
+
     def _receive(self) -> None:
         from .streaming import Handover
         while not self._stop.is_set():
@@ -269,7 +307,8 @@ class ProcessWorker(AdaptationWorkerBase):
                 self._finish(track, res)
                 if res.ok:
                     runner = self.refiner.base_runner.with_weights(res.state_dict)
-                    track.pending = Handover(runner, runner.state_from_canonical(cache), upto, res.state_dict)
+                    state, upto = catch_up(track, runner, runner.state_from_canonical(cache), upto)
+                    track.pending = Handover(runner, state, upto, res.state_dict)
             except Exception as e:  # noqa: BLE001 - a bad result must never kill the node
                 log.exception("adaptation result could not be used: %s", e)
             finally:
@@ -288,6 +327,8 @@ class ProcessWorker(AdaptationWorkerBase):
             self.proc.terminate()
             self.proc.join(timeout=2)
         self._receiver.join(timeout=1)
+        self._janitor.join(timeout=1)
+        self._retired.clear()
         for q in (self._jobs, self._results):  # a dead child reads nothing: never wait at exit to feed it
             q.cancel_join_thread()
             q.close()

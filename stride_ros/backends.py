@@ -148,6 +148,8 @@ class OrtRunner:
         self.threads = threads
         self.W = model.cfg.window
         self.cfg_model = model
+        for _ in range(2):  # onnxruntime plans memory on the first runs (2 x a step): not on the frame path
+            self.step(np.zeros((1, 17, 4), np.float32), self.empty_state())
 
     def with_weights(self, state_dict: dict) -> "OrtRunner":
         return OrtRunner(self.cfg_model, self.threads, state_dict)

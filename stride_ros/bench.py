@@ -38,10 +38,12 @@ class Row:
     frames: int
     bursts: int = 0
     burst_s: float = 0.0
+    swaps: int = 0  # adapted weights the frame path actually took over
 
     def line(self) -> str:
         adapt = "on" if self.adaptation else "off"
-        extra = f"  bursts {self.bursts} (last {self.burst_s:.1f} s)" if self.adaptation else ""
+        extra = (f"  bursts {self.bursts} accepted, {self.swaps} swapped in (last {self.burst_s:.1f} s)"
+                 if self.adaptation else "")
         return (f"{self.method:<10} {self.backend:<8} {self.people:>6} {adapt:>6} {self.p50_ms:8.2f} "
                 f"{self.p99_ms:8.2f} {self.max_ms:8.2f}{extra}")
 
@@ -89,7 +91,7 @@ def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag:
     lat_ms = np.array(lat[30:]) * 1000  # the first second warms caches and allocators
     return Row("stride", backend.kind, len(sims), adapt, float(np.percentile(lat_ms, 50)),
                float(np.percentile(lat_ms, 99)), float(lat_ms.max()), len(lat_ms),
-               worker.accepted if worker else 0, worker.last_seconds if worker else 0.0)
+               worker.accepted if worker else 0, worker.last_seconds if worker else 0.0, r.swaps)
 
 
 def run_one_euro(sims: list) -> Row:

@@ -100,6 +100,16 @@ class SpatialBlock(nn.Module):
         y = y + self.mlp(self.ln2(y))
         return y.view(B, T, J, C)
 
+    def step_rows(self, y: torch.Tensor, B: int) -> torch.Tensor:
+        """The step path on 2-D rows y [B*J, C]: every Linear is then one plain Gemm in ONNX (3-D
+        inputs cost a Reshape on each side of each of them, ~30 % of the step graph's nodes)."""
+        N, C = y.shape
+        a = self.attn
+        q, k, v = a.qkv(self.ln1(y)).view(B, N // B, 3, a.heads, C // a.heads).permute(2, 0, 3, 1, 4)
+        o = ((q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)).softmax(-1) @ v  # [B, H, J, d]
+        y = y + a.proj(o.transpose(1, 2).reshape(N, C))
+        return y + self.mlp(self.ln2(y))
+
 
 class TemporalBlock(nn.Module):
     """Self-attention over the frames of each joint, with a learned relative-offset bias."""
@@ -128,26 +138,27 @@ class TemporalBlock(nn.Module):
         y = y + self.mlp(self.ln2(y))
         return y.view(B, J, T, C).permute(0, 2, 1, 3)
 
-    def step_rows(self, x: torch.Tensor, k_ring: torch.Tensor, v_ring: torch.Tensor, offsets: torch.Tensor,
+    def step_rows(self, y: torch.Tensor, k_ring: torch.Tensor, v_ring: torch.Tensor, bias: torch.Tensor,
                   ring_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One new frame x [B, J, C] against the ring of cached keys/values [B*J, H, W, d].
+        """One new frame, rows y [B*J, C], against the ring of cached keys/values [B*J, H, W, d].
 
-        offsets [W]: rel_bias index of each slot's age; ring_mask [B*J, 1, 1, W]: slots holding a
-        frame inside the window. The new frame's key/value are attended separately and returned
-        (not concatenated): the caller writes them into the ring, so nothing big is ever copied.
+        bias [W + 1]: rel_bias index of each slot's age, then the new frame's (offset 0);
+        ring_mask [B*J, 1, 1, W]: slots holding a frame inside the window. The new frame's
+        key/value are attended separately and returned (not concatenated): the caller writes them
+        into the ring, so nothing big is ever copied.
         """
-        B, J, C = x.shape
-        y = x.reshape(B * J, 1, C)
-        q, k, v = self.attn.split(self.ln1(y))
+        N, C = y.shape
+        H = self.attn.heads
+        q, k, v = self.attn.qkv(self.ln1(y)).view(N, 3, H, 1, C // H).unbind(1)  # each [B*J, H, 1, d]
         scale = q.shape[-1] ** -0.5
-        s_ring = (q @ k_ring.transpose(-1, -2)) * scale + self.rel_bias[:, offsets][None, :, None, :]
-        s_ring = s_ring.masked_fill(~ring_mask, float("-inf"))
-        s_new = (q * k).sum(-1, keepdim=True) * scale + self.rel_bias[:, self.window - 1][None, :, None, None]
+        b = self.rel_bias[:, bias][None, :, None, :]
+        s_ring = ((q @ k_ring.transpose(-1, -2)) * scale + b[..., :-1]).masked_fill(~ring_mask, float("-inf"))
+        s_new = (q * k).sum(-1, keepdim=True) * scale + b[..., -1:]
         p = torch.cat([s_ring, s_new], dim=-1).softmax(dim=-1)
         o = p[..., :-1] @ v_ring + p[..., -1:] * v
-        y = y + self.attn.merge(o)
+        y = y + self.attn.proj(o.reshape(N, C))
         y = y + self.mlp(self.ln2(y))
-        return y.view(B, J, C), k, v
+        return y, k, v
 
 
 class DualStreamLayer(nn.Module):
@@ -168,12 +179,12 @@ class DualStreamLayer(nn.Module):
         b = self.ts_s(self.ts_t(x, causal))
         return self.mix(a, b)
 
-    def step_rows(self, x: torch.Tensor, rings: list[torch.Tensor], offsets: torch.Tensor, ring_mask: torch.Tensor):
-        """x [B, J, C]; rings = [k_st, v_st, k_ts, v_ts] -> (y, the new frame's 4 rows)."""
-        s = self.st_s(x[:, None])[:, 0]
-        a, k1, v1 = self.st_t.step_rows(s, rings[0], rings[1], offsets, ring_mask)
-        t, k2, v2 = self.ts_t.step_rows(x, rings[2], rings[3], offsets, ring_mask)
-        return self.mix(a, self.ts_s(t[:, None])[:, 0]), [k1, v1, k2, v2]
+    def step_rows(self, h: torch.Tensor, B: int, rings: list[torch.Tensor], bias: torch.Tensor,
+                  ring_mask: torch.Tensor):
+        """h [B*J, C]; rings = [k_st, v_st, k_ts, v_ts] -> (h, the new frame's 4 rows)."""
+        a, k1, v1 = self.st_t.step_rows(self.st_s.step_rows(h, B), rings[0], rings[1], bias, ring_mask)
+        t, k2, v2 = self.ts_t.step_rows(h, rings[2], rings[3], bias, ring_mask)
+        return self.mix(a, self.ts_s.step_rows(t, B)), [k1, v1, k2, v2]
 
 
 class DSTformer(nn.Module):
@@ -224,13 +235,15 @@ class DSTformer(nn.Module):
                   ring_mask: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The pure one-frame step (what ONNX/TensorRT run): x [B, J, 4], rings, offsets [W],
         ring_mask [B, W] -> (out [B, J, L+1, 3], the 4*depth new key/value rows [B*J, H, 1, d])."""
+        B = x.shape[0]
         mask = ring_mask.repeat_interleave(NUM_JOINTS, dim=0)[:, None, None, :]
-        h = self.tokens(x, causal=True)
+        bias = torch.cat([offsets, offsets.new_full((1,), self.cfg.window - 1)])  # the ring's ages, then 0
+        h = self.tokens(x, causal=True).reshape(B * NUM_JOINTS, self.cfg.dim)
         rows: list[torch.Tensor] = []
         for i, layer in enumerate(self.layers):
-            h, r = layer.step_rows(h, rings[4 * i: 4 * i + 4], offsets, mask)
+            h, r = layer.step_rows(h, B, rings[4 * i: 4 * i + 4], bias, mask)
             rows += r
-        return self.readout(h), rows
+        return self.readout(h).view(B, NUM_JOINTS, self.cfg.max_lag + 1, 3), rows
 
     def step(self, x: torch.Tensor, state: "RingState") -> torch.Tensor:
         """One new frame per track, caches updated in place: x [B, J, 4] -> [B, J, L+1, 3].

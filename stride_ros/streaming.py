@@ -130,6 +130,8 @@ class StreamingRefiner:
             torch.set_num_threads(cfg.torch_threads)
         self.backend = backend or Backend()
         self.base_runner = self.backend.runner(model)
+        self.frame_done = threading.Event()  # set when push() returns: between frames, the CPU is free
+        self.swaps = 0  # adapted weights taken over by the frame path
         self.buffer_len = max(cfg.adapt_buffer_frames, model.cfg.depth * (model.cfg.window - 1) + 1)
         self.worker = worker
         if cfg.adapt and self.worker is None:
@@ -191,6 +193,7 @@ class StreamingRefiner:
         self._advance(stamp, persons, meta, real=True)
         self.last_stamp = stamp
         out += self._emit(upto=self.frame - self.cfg.lag)
+        self.frame_done.set()
         return out
 
     def flush(self) -> list[RefinedFrame]:
@@ -211,6 +214,8 @@ class StreamingRefiner:
     def _drop_track(self, t: Track, why: str) -> None:
         t.alive = False
         self.tracks.pop(t.id, None)
+        self._retire(t.runner)
+        t.runner = t.pending = None
         if self.worker is not None:
             self.worker.on_drop(t)
         log.info("track %s %s after %d frames", t.id, why, self.frame - t.created + 1)
@@ -315,8 +320,16 @@ class StreamingRefiner:
         state = h.state
         for x in behind:
             _, state = h.runner.step(x[None], state)
+        self._retire(t.runner)
         t.runner, t.state, t.weights = h.runner, state, h.weights
         t.adapt_state = "adapted"
+        self.swaps += 1
+
+    def _retire(self, runner: Runner | None) -> None:
+        """An adapted runner that is no longer used. Freeing an onnxruntime session takes 5-15 ms with
+        the GIL held: the worker frees it just after a frame instead of in the middle of one."""
+        if runner is not None and runner is not self.base_runner and self.worker is not None:
+            self.worker.retire(runner)
 
     def _maybe_adapt(self, stamp: float) -> None:
         if self.last_adapt_stamp is not None and stamp - self.last_adapt_stamp < self.cfg.adapt_interval_s:
@@ -350,6 +363,7 @@ class StreamingRefiner:
             "dropped": dict(self.dropped),
             "backend": self.backend.kind,
             "worker": self.worker.describe() if self.worker else "off",
+            "swaps": self.swaps,
         }
 
     def close(self) -> None:

@@ -156,10 +156,65 @@ def test_adaptation_swaps_whole_runners_and_never_writes_weights_in_use(prior_mo
     seen_runners[id(r.tracks[7].runner)] = (r.tracks[7].runner, _checksum(r.tracks[7].runner.model))
     r.close()
     assert worker.accepted >= 1, worker.describe()
+    assert r.swaps >= 1, r.tracks[7].adapt_last  # accepted weights were taken over, not discarded as late
     assert len(seen_runners) >= 2  # the prior's runner, then adapted ones
     for runner, checksum in seen_runners.values():  # no runner's weights changed while it was in use
         assert _checksum(runner.model) == checksum
     assert _checksum(r.base_runner.model) == base_sum
+
+
+def test_catch_up_replays_what_arrived_while_the_runner_was_built(prior_model, stream_input):
+    """The handover's cache, caught up off the frame path, equals a cache that saw every frame."""
+    import threading
+    from collections import deque
+    from types import SimpleNamespace
+
+    from stride_ros.adaptation_worker import catch_up
+    runner = Backend("torch").runner(prior_model)
+    xs = [encode(stream_input.poses[t][None], stream_input.confidence[t][None])[0][0] for t in range(1, 41)]
+    track = SimpleNamespace(lock=threading.Lock(), alive=True, frames=deque(enumerate(xs), maxlen=200))
+    state = runner.empty_state()
+    for x in xs[:30]:  # what the child had replayed when it sent the result
+        _, state = runner.step(x[None], state)
+    state, upto = catch_up(track, runner, state, upto=29)
+    assert upto == 39
+    full = runner.empty_state()
+    for x in xs:
+        out_full, full = runner.step(x[None], full)
+    out, _ = runner.step(xs[-1][None], state)
+    ref, _ = runner.step(xs[-1][None], full)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
+def test_retired_runners_are_freed_between_frames():
+    """Freeing an onnxruntime session holds the GIL 5-15 ms: it waits for the end of a frame."""
+    import gc
+    import threading
+    import time
+    import weakref
+    from types import SimpleNamespace
+
+    class Session:  # stands in for a runner; only its lifetime matters
+        pass
+
+    w = ProcessWorker()
+    w.refiner, w._stop = SimpleNamespace(frame_done=threading.Event()), threading.Event()
+    janitor = threading.Thread(target=w._free_retired, daemon=True)
+    janitor.start()
+    s = Session()
+    alive = weakref.ref(s)
+    w.retire(s)
+    del s
+    time.sleep(0.3)
+    gc.collect()
+    assert alive() is not None  # mid-frame: kept
+    w.refiner.frame_done.set()
+    deadline = time.time() + 5
+    while alive() is not None and time.time() < deadline:
+        time.sleep(0.01)
+    assert alive() is None  # freed once a frame finished
+    w._stop.set()
+    janitor.join(timeout=2)
 
 
 def test_poisoned_burst_is_discarded(prior_model, stream_input, monkeypatch):
