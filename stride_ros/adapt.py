@@ -161,12 +161,21 @@ def _limb_variance(rel: np.ndarray) -> float:
     return float(loss_limb(torch.from_numpy(rel[None])))
 
 
+def predict_rel(m: DSTformer, x: torch.Tensor, lag: int | None) -> torch.Tensor:
+    """Pelvis-relative predictions [B, T', J, 3] of frames 0..T'-1: lag None is the full-window
+    (offline) mode, T' = T; an int is what a stream at that lag publishes, T' = T - lag."""
+    if lag is None:
+        out = m(x)[..., 0, :]
+        return out - out[..., :1, :]
+    return m.stream_output(x, lag)
+
+
 def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np.ndarray | None = None,
-                causal: bool = False, lag: int = 0, stop=None) -> tuple[DSTformer | None, str, list[float]]:
+                lag: int | None = None, stop=None) -> tuple[DSTformer | None, str, list[float]]:
     """Adapt a copy of `model` to encoded input x [T, 17, 4]. Returns (model or None, reason, losses).
 
-    Used offline (full mode) and by the streaming worker (causal mode, lag head `lag`); `stop()`
-    is checked between epochs so a shutting-down node does not wait for a burst.
+    Used offline (lag None: full mode) and by the streaming worker (the trunk and head that publish
+    lag `lag`); `stop()` is checked between epochs so a shutting-down node does not wait for a burst.
     """
     W = model.cfg.window
     Q, w = pseudo_labels(x, prior_rel, cfg)
@@ -197,10 +206,8 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
             if cfg.flip and torch.rand((), generator=gen) < 0.5:
                 xb, qb = mirror_input(xb), mirror_output(qb)
                 wb = wb[..., MIRROR]
-            out = m(xb, causal=causal)[..., lag, :]
-            P = out - out[..., :1, :]
-            if lag:
-                P, qb, wb = P[:, lag:], qb[:, : P.shape[1] - lag], wb[:, : P.shape[1] - lag]
+            P = predict_rel(m, xb, lag)
+            qb, wb = qb[:, : P.shape[1]], wb[:, : P.shape[1]]
             loss = stride_loss(P, qb, wb, cfg)
             if not torch.isfinite(loss):
                 return None, "adaptation diverged (loss is not finite)", losses + [float("nan")]
@@ -220,8 +227,8 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
     if held.any():
         w_held = np.where(held[:, None] & (x[..., 3] > 0), w, 0.0)
         if w_held.sum() > 0:
-            before = _heldout_error(model, x_fit, Q, w_held, causal, lag)
-            after = _heldout_error(m, x_fit, Q, w_held, causal, lag)
+            before = _heldout_error(model, x_fit, Q, w_held, lag)
+            after = _heldout_error(m, x_fit, Q, w_held, lag)
             if not after < before * (1 - cfg.holdout_margin):
                 return None, (f"adaptation did not predict held-out frames better ({after * 1000:.1f} mm "
                               f"vs {before * 1000:.1f} mm before)"), losses
@@ -262,15 +269,18 @@ def holdout_frames(x: np.ndarray, cfg: AdaptConfig) -> np.ndarray:
     return held
 
 
-def _heldout_error(model: DSTformer, x: np.ndarray, Q: np.ndarray, w: np.ndarray, causal: bool, lag: int) -> float:
-    """Weighted mean distance (m) between the model's prediction and the pseudo-labels where w > 0."""
-    W = model.cfg.window
-    xw, starts = windows(x, W, W)
+def _heldout_error(model: DSTformer, x: np.ndarray, Q: np.ndarray, w: np.ndarray, lag: int | None) -> float:
+    """Weighted mean distance (m) between the model's prediction and the pseudo-labels where w > 0.
+
+    Offline: the same non-overlapping windows as the refinement. Streaming: the whole buffer at
+    once, as the stream sees it (its attention is windowed per layer, its history is not)."""
     with torch.no_grad():
-        y = model(xw, causal=causal)[..., lag, :]
-    rel = blend((y - y[..., :1, :]).numpy(), starts, len(x), hard=True)
-    if lag:  # head `lag` at frame t describes frame t - lag
-        rel, Q, w = rel[lag:], Q[:-lag], w[:-lag]
+        if lag is None:
+            xw, starts = windows(x, model.cfg.window, model.cfg.window)
+            rel = blend(predict_rel(model, xw, None).numpy(), starts, len(x), hard=True)
+        else:
+            rel = predict_rel(model, torch.from_numpy(x[None]), lag)[0].numpy()
+    Q, w = Q[: len(rel)], w[: len(rel)]
     d = np.linalg.norm(rel - Q, axis=-1)
     return float((d * w).sum() / max(w.sum(), 1e-8))
 

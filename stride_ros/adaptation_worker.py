@@ -1,7 +1,7 @@
 """Runs STRIDE adaptation bursts for the streaming refiner, off the frame path.
 
-A burst: take a track's recent frames, adapt a copy of its current weights in causal mode (on the
-lag head the stream publishes), validate (loss went down, no NaN, limbs no stretchier than before),
+A burst: take a track's recent frames, adapt a copy of its current weights on what the stream
+publishes (the trunk and lag head of its lag), validate (loss went down, no NaN, limbs no stretchier than before),
 then replay the buffered frames through the new weights so their cache is exactly what the stream
 would have had with them, catch up with the frames that arrived meanwhile (in the child, then again
 in the receiving thread once the new runner is built), and hand over. The frame path swaps runner
@@ -55,15 +55,15 @@ def run_burst(base: DSTformer, weights: dict | None, xs: np.ndarray, lag: int, c
         import copy
         model = copy.deepcopy(base)
         model.load_state_dict(weights)
+    x = torch.from_numpy(xs[None])
     with torch.no_grad():
-        before = model(torch.from_numpy(xs[None]), causal=True)[0]
-    ref = (before[..., 0, :] - before[:, :1, 0, :]).numpy()  # lag-0 view: the residual gate's reference
-    new, reason, losses = adapt_model(model, xs, cfg, ref, causal=True, lag=lag, stop=stop)
+        ref = model.stream_output(x, 0)[0].numpy()  # lag-0 view of every frame: the residual gate's reference
+        before = model.stream_output(x, lag)
+    new, reason, losses = adapt_model(model, xs, cfg, ref, lag=lag, stop=stop)
     if new is not None:
         with torch.no_grad():
-            after = new(torch.from_numpy(xs[None]), causal=True)[..., lag, :]
-        lb = float(loss_limb(before[None, ..., lag, :] - before[None, :, :1, lag, :]))
-        la = float(loss_limb(after - after[:, :, :1]))
+            after = new.stream_output(x, lag)
+        lb, la = float(loss_limb(before)), float(loss_limb(after))
         if not torch.isfinite(after).all():
             new, reason = None, "adaptation diverged (non-finite output)"
         elif la > cfg.max_limb_ratio * max(lb, 1e-6):
@@ -185,7 +185,7 @@ def _child_main(jobs, results, base_sd: dict, model_cfg: dict) -> None:  # pragm
         model = DSTformer(base.cfg)
         model.load_state_dict(res.state_dict)
         model.eval()
-        st = model.empty_state(1)
+        st = model.empty_state(1, ahead=model.cfg.stream_head(lag)[0])  # the trunk the stream runs
         upto = idx[-1]
         with torch.no_grad():
             for x in xs:

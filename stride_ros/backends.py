@@ -19,12 +19,13 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from .export import export_step, step_io_names, with_initializers
-from .model import DSTformer, RingState, ring_inputs
+from .export import export_step, step_example, step_io_names, with_initializers
+from .model import DSTformer, RingState
 
 
 class Runner(Protocol):
     name: str
+    ahead: bool  # the trunk it steps: causal, or ahead (see model.py)
 
     def empty_state(self) -> Any: ...
 
@@ -46,12 +47,18 @@ def canonical_cache(state: RingState) -> RingState:
     return state.numpy()
 
 
+def _state_on(state: RingState, convert) -> RingState:
+    return RingState([convert(r) for r in state.rings], [convert(d) for d in state.delays], state.count)
+
+
 # --- torch ------------------------------------------------------------------------------------
 
 class TorchRunner:
     name = "torch"
 
-    def __init__(self, model: DSTformer, device: str = "cpu", half: bool = False, cuda_graph: bool = False):
+    def __init__(self, model: DSTformer, device: str = "cpu", half: bool = False, cuda_graph: bool = False,
+                 ahead: bool = False):
+        self.ahead = ahead
         self.device = torch.device(device)
         self.dtype = torch.float16 if (half and self.device.type == "cuda") else torch.float32
         self.model = copy.deepcopy(model).to(self.device, self.dtype).eval()
@@ -64,14 +71,13 @@ class TorchRunner:
     def with_weights(self, state_dict: dict) -> "TorchRunner":
         m = copy.deepcopy(self.model).float().cpu()
         m.load_state_dict(state_dict)
-        return TorchRunner(m, str(self.device), self.half, self.cuda_graph)
+        return TorchRunner(m, str(self.device), self.half, self.cuda_graph, self.ahead)
 
     def empty_state(self) -> RingState:
-        return self.model.empty_state(1, self.device, self.dtype)
+        return self.model.empty_state(1, self.device, self.dtype, ahead=self.ahead)
 
     def state_from_canonical(self, state: RingState) -> RingState:
-        return RingState([torch.from_numpy(r).to(self.device, self.dtype) for r in state.rings],
-                         torch.from_numpy(state.filled).to(self.device), state.slot)
+        return _state_on(state, lambda a: torch.from_numpy(a).to(self.device, self.dtype))
 
     @torch.no_grad()
     def step(self, x: np.ndarray, state: RingState):
@@ -84,32 +90,34 @@ class TorchRunner:
         return out.float().cpu().numpy(), state
 
     # CUDA graphs: the pure step's shapes never change, so one captured graph replays it with no
-    # Python or kernel-launch overhead; static buffers hold the inputs, the rings are copied in and
-    # the new rows written back into the track's own rings.
+    # Python or kernel-launch overhead; static buffers hold the inputs, the track's rings and
+    # delayed rows are copied in and the new rows written back into the track's own state.
     def _capture(self) -> None:  # pragma: no cover - needs a GPU
         st = self.empty_state()
-        self._x = torch.zeros(1, 17, self.model.cfg.in_channels, device=self.device, dtype=self.dtype)
-        self._offsets, self._mask = ring_inputs(st.filled, 0, self.W)
-        self._rings = st.rings
+        cfg = self.model.cfg
+        self._x = torch.zeros(1, 17, cfg.in_channels, device=self.device, dtype=self.dtype)
+        self._offsets, self._mask, delayed = st.inputs(self.W, cfg.depth)
+        self._rings, self._delayed = st.rings, [d.clone() for d in delayed]
         s = torch.cuda.Stream()
         s.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(s), torch.no_grad():
             for _ in range(3):
-                self.model.step_rows(self._x, self._rings, self._offsets, self._mask)
+                self.model.step_rows(self._x, self._rings, self._delayed, self._offsets, self._mask)
         torch.cuda.current_stream().wait_stream(s)
         self._graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self._graph), torch.no_grad():
-            self._out, self._rows = self.model.step_rows(self._x, self._rings, self._offsets, self._mask)
+            self._out, self._rows, self._keep = self.model.step_rows(self._x, self._rings, self._delayed,
+                                                                     self._offsets, self._mask)
 
     def _step_graph(self, xt: torch.Tensor, state: RingState) -> torch.Tensor:  # pragma: no cover
-        offsets, mask = ring_inputs(state.filled, state.slot, self.W)
+        offsets, mask, delayed = state.inputs(self.W, self.model.cfg.depth)
         self._x.copy_(xt)
         self._offsets.copy_(offsets)
         self._mask.copy_(mask)
-        for dst, src in zip(self._rings, state.rings):
+        for dst, src in zip(self._rings + self._delayed, state.rings + delayed):
             dst.copy_(src)
         self._graph.replay()
-        state.push(self._rows)
+        state.push(self._rows, self._keep)
         return self._out.clone()
 
 
@@ -118,16 +126,16 @@ class TorchRunner:
 _STEP_GRAPHS: dict[str, Any] = {}
 
 
-def step_graph(model: DSTformer, state_dict: dict | None = None) -> bytes:
+def step_graph(model: DSTformer, state_dict: dict | None = None, ahead: bool = False) -> bytes:
     """The static one-track step graph carrying `state_dict` (default: the model's own weights).
 
     Tracing costs seconds, so it runs once per configuration and process (evaluation and tests
     build many runners of one model); other weights are swapped into the named initializers in
     milliseconds."""
     import onnx
-    key = repr(sorted(model.cfg.to_dict().items()))
+    key = repr((sorted(model.cfg.to_dict().items()), ahead))
     if key not in _STEP_GRAPHS:
-        _STEP_GRAPHS[key] = onnx.load_from_string(export_step(model, dynamic=False))
+        _STEP_GRAPHS[key] = onnx.load_from_string(export_step(model, dynamic=False, ahead=ahead))
     return with_initializers(_STEP_GRAPHS[key], state_dict if state_dict is not None else model.state_dict())
 
 
@@ -138,13 +146,15 @@ class OrtRunner:
     weights costs ~0.2 s of mostly GIL-free work, off the frame path (the adaptation receiver)."""
     name = "onnx"
 
-    def __init__(self, model: DSTformer, threads: int = 1, state_dict: dict | None = None):
+    def __init__(self, model: DSTformer, threads: int = 1, state_dict: dict | None = None, ahead: bool = False):
         import onnxruntime as ort
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
-        self.session = ort.InferenceSession(step_graph(model, state_dict), so, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(step_graph(model, state_dict, ahead), so,
+                                            providers=["CPUExecutionProvider"])
+        self.ahead = ahead
         self.threads = threads
         self.W = model.cfg.window
         self.cfg_model = model
@@ -152,22 +162,23 @@ class OrtRunner:
             self.step(np.zeros((1, 17, 4), np.float32), self.empty_state())
 
     def with_weights(self, state_dict: dict) -> "OrtRunner":
-        return OrtRunner(self.cfg_model, self.threads, state_dict)
+        return OrtRunner(self.cfg_model, self.threads, state_dict, self.ahead)
 
     def empty_state(self) -> RingState:
-        return self.cfg_model.empty_state(1).numpy()
+        return self.cfg_model.empty_state(1, ahead=self.ahead).numpy()
 
     def state_from_canonical(self, state: RingState) -> RingState:
-        return RingState([np.ascontiguousarray(r, np.float32) for r in state.rings], state.filled.astype(bool),
-                         state.slot)
+        return _state_on(state, lambda a: np.ascontiguousarray(a, np.float32))
 
     def step(self, x: np.ndarray, state: RingState):
         """Rings are fed without copies (numpy buffers) and updated in place with the new rows."""
-        offsets, ring_mask = ring_inputs(state.filled, state.slot, self.W)
-        feed = {"x": x.astype(np.float32, copy=False), "offsets": offsets.astype(np.int64), "ring_mask": ring_mask}
+        offsets, ring_mask, delayed = state.inputs(self.W, self.cfg_model.cfg.depth)
+        feed = {"x": x.astype(np.float32, copy=False), "offsets": offsets, "ring_mask": ring_mask}
         feed.update({f"ring_{i}": r for i, r in enumerate(state.rings)})
+        feed.update({f"delayed_{i}": d for i, d in enumerate(delayed)})
         res = self.session.run(None, feed)
-        state.push(res[1:])
+        n = len(state.rings)
+        state.push(res[1:1 + n], res[1 + n:])
         return res[0], state
 
 
@@ -184,14 +195,14 @@ def tensorrt_available() -> tuple[bool, str]:
 
 
 class TensorRTEngine:  # pragma: no cover - needs TensorRT and a GPU
-    """Builds a refittable engine once from the ONNX step graph; refits copies with new weights."""
+    """Builds a refittable engine once from the static ONNX step graph; refits copies with new weights."""
 
-    def __init__(self, model: DSTformer, fp16: bool = True):
-        import tensorrt as trt
-        self.trt = trt
-        self.logger = trt.Logger(trt.Logger.WARNING)
+    def __init__(self, model: DSTformer, fp16: bool = True, ahead: bool = False):
         import onnx
-        self.onnx = export_step(model)
+        import tensorrt as trt
+        self.trt, self.ahead = trt, ahead
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        self.onnx = export_step(model, dynamic=False, ahead=ahead)  # static shapes: no optimisation profile
         self.proto = onnx.load_from_string(self.onnx)  # adapted weights are swapped in by name
         builder = trt.Builder(self.logger)
         network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
@@ -203,20 +214,10 @@ class TensorRTEngine:  # pragma: no cover - needs TensorRT and a GPU
         config.set_flag(trt.BuilderFlag.REFIT)
         if fp16:
             config.set_flag(trt.BuilderFlag.FP16)
-        profile = builder.create_optimization_profile()
-        ins, _ = step_io_names(model)
-        W = model.cfg.window
-        shapes = {"x": (1, 17, model.cfg.in_channels), "offsets": (W,), "ring_mask": (1, W)}
-        for i, r in enumerate(model.empty_state(1).rings):
-            shapes[f"ring_{i}"] = tuple(r.shape)
-        for name in ins:
-            profile.set_shape(name, shapes[name], shapes[name], shapes[name])
-        config.add_optimization_profile(profile)
         self.plan = builder.build_serialized_network(network, config)
         if self.plan is None:
             raise RuntimeError("TensorRT engine build failed")
         self.runtime = trt.Runtime(self.logger)
-        self.shapes = shapes
 
     def runner(self, model: DSTformer) -> "TensorRTRunner":
         """A fresh engine copy with `model`'s weights refitted in (off the frame path).
@@ -231,26 +232,24 @@ class TensorRTEngine:  # pragma: no cover - needs TensorRT and a GPU
             raise RuntimeError("TensorRT refit from the adapted ONNX weights failed")
         if not refitter.refit_cuda_engine():
             raise RuntimeError("TensorRT refit_cuda_engine failed")
-        return TensorRTRunner(engine, model, self.shapes, self)
+        return TensorRTRunner(engine, model, self)
 
 
 class TensorRTRunner:  # pragma: no cover - needs TensorRT and a GPU
     name = "tensorrt"
 
-    def __init__(self, engine, model: DSTformer, shapes: dict, builder: "TensorRTEngine | None" = None):
-        self.engine = engine
-        self.builder = builder
-        self.model = model
+    def __init__(self, engine, model: DSTformer, builder: TensorRTEngine):
+        self.engine, self.builder, self.model, self.ahead = engine, builder, model, builder.ahead
         self.context = engine.create_execution_context()
         self.W = model.cfg.window
-        self.shapes = shapes
         self.stream = torch.cuda.Stream()
         self.out = torch.empty((1, 17, model.cfg.max_lag + 1, 3), device="cuda")
         row = (17, model.cfg.heads, 1, model.cfg.dim // model.cfg.heads)
         self.rows = [torch.empty(row, device="cuda") for _ in range(4 * model.cfg.depth)]
+        self.keep = [torch.empty(17, model.cfg.dim, device="cuda") for _ in range(2 * model.cfg.depth if self.ahead else 0)]
 
     def empty_state(self) -> RingState:
-        return self.model.empty_state(1, device="cuda")
+        return self.model.empty_state(1, device="cuda", ahead=self.ahead)
 
     def with_weights(self, state_dict: dict) -> "TensorRTRunner":
         m = copy.deepcopy(self.model)
@@ -258,23 +257,19 @@ class TensorRTRunner:  # pragma: no cover - needs TensorRT and a GPU
         return self.builder.runner(m)
 
     def state_from_canonical(self, state: RingState) -> RingState:
-        return RingState([torch.from_numpy(r).cuda() for r in state.rings], torch.from_numpy(state.filled).cuda(),
-                         state.slot)
+        return _state_on(state, lambda a: torch.from_numpy(a).cuda())
 
     def step(self, x: np.ndarray, state: RingState):
-        offsets, ring_mask = ring_inputs(state.filled, state.slot, self.W)
-        bind = {"x": torch.from_numpy(x).cuda(), "offsets": offsets.to(torch.int64), "ring_mask": ring_mask,
-                "out": self.out}
-        for i, r in enumerate(state.rings):
-            bind[f"ring_{i}"] = r
-            bind[f"row_{i}"] = self.rows[i]
-        for name, t in bind.items():
-            if name in self.shapes:
-                self.context.set_input_shape(name, tuple(t.shape))
+        offsets, ring_mask, delayed = state.inputs(self.W, self.model.cfg.depth)
+        ins, outs = step_io_names(self.model, self.ahead)
+        values = [torch.from_numpy(x).cuda(), offsets, ring_mask, *state.rings, *delayed,
+                  self.out, *self.rows, *self.keep]
+        bound = [v.contiguous() for v in values]  # kept alive until the stream is done
+        for name, t in zip(ins + outs, bound):
             self.context.set_tensor_address(name, t.data_ptr())
         self.context.execute_async_v3(self.stream.cuda_stream)
         self.stream.synchronize()
-        state.push(self.rows)
+        state.push(self.rows, self.keep)
         return self.out.cpu().numpy(), state
 
 
@@ -303,13 +298,14 @@ class Backend:
             if not ok:
                 raise ValueError(f"tensorrt backend unavailable: {why}")
         self.kind, self.device, self.half, self.cuda_graph, self.threads = kind, device, half, cuda_graph, threads
-        self._trt_engine = None
+        self._trt_engines: dict[bool, TensorRTEngine] = {}
 
-    def runner(self, model: DSTformer) -> Runner:
+    def runner(self, model: DSTformer, ahead: bool = False) -> Runner:
+        """A runner of the causal trunk, or of the ahead trunk (model.py)."""
         if self.kind == "torch":
-            return TorchRunner(model, self.device, self.half, self.cuda_graph)
+            return TorchRunner(model, self.device, self.half, self.cuda_graph, ahead)
         if self.kind == "onnx":
-            return OrtRunner(model, self.threads)
-        if self._trt_engine is None:  # pragma: no cover - needs TensorRT
-            self._trt_engine = TensorRTEngine(model, fp16=self.half)
-        return self._trt_engine.runner(model)  # pragma: no cover
+            return OrtRunner(model, self.threads, ahead=ahead)
+        if ahead not in self._trt_engines:  # pragma: no cover - needs TensorRT
+            self._trt_engines[ahead] = TensorRTEngine(model, fp16=self.half, ahead=ahead)
+        return self._trt_engines[ahead].runner(model)  # pragma: no cover

@@ -113,15 +113,16 @@ def component_times(model: DSTformer, backend_kind: str) -> dict:
     W = model.cfg.window
     x = torch.randn(1, W, 17, 4) * 0.2
     res = {}
-    runner = Backend(backend_kind).runner(model)
-    state = runner.empty_state()
     xs = np.random.default_rng(0).normal(0, 0.2, (200, 1, 17, 4)).astype(np.float32)
-    ts = []
-    for i in range(200):
-        t0 = time.perf_counter()
-        _, state = runner.step(xs[i], state)
-        ts.append(time.perf_counter() - t0)
-    res["step_ms_p50"] = float(np.median(ts[20:]) * 1000)
+    for ahead in (False, True) if model.cfg.lookahead else (False,):
+        runner = Backend(backend_kind).runner(model, ahead=ahead)
+        state = runner.empty_state()
+        ts = []
+        for i in range(200):
+            t0 = time.perf_counter()
+            _, state = runner.step(xs[i], state)
+            ts.append(time.perf_counter() - t0)
+        res["ahead_step_ms_p50" if ahead else "step_ms_p50"] = float(np.median(ts[20:]) * 1000)
     with torch.no_grad():
         model(x)
         t0 = time.perf_counter()
@@ -188,7 +189,8 @@ def format_bench(res: dict) -> str:
             ratio = f"  x{r['p99_ms'] / max(one_euro[r['people']]['p99_ms'], 1e-6):.0f} One Euro's p99"
         lines.append(row.line() + ratio)
     for b, c in res["components"].items():
-        lines.append(f"{b}: cached step {c['step_ms_p50']:.2f} ms, full {res['model']['window']}-frame window "
+        ahead = f" (ahead trunk {c['ahead_step_ms_p50']:.2f} ms)" if "ahead_step_ms_p50" in c else ""
+        lines.append(f"{b}: cached step {c['step_ms_p50']:.2f} ms{ahead}, full {res['model']['window']}-frame window "
                      f"{c['window_ms']:.1f} ms (torch), adaptation step (batch 4) {c['adapt_step_ms_batch4']:.0f} ms")
     return "\n".join(lines)
 

@@ -106,8 +106,8 @@ def cmd_refine(a: argparse.Namespace) -> int:
         conf = None
         print(f"offline: {len(seq)} frames, adaptation: {info['reason']} ({info['seconds']:.1f} s)")
     else:
-        if not 0 <= a.lag <= model.cfg.max_lag:
-            raise InputError(f"--lag {a.lag}: the model has lag heads 0..{model.cfg.max_lag}")
+        if not 0 <= a.lag <= model.cfg.max_stream_lag:
+            raise InputError(f"--lag {a.lag}: the model streams lags 0..{model.cfg.max_stream_lag}")
         try:
             backend = Backend(a.backend, a.device)
         except ValueError as e:
@@ -131,12 +131,16 @@ def cmd_export(a: argparse.Namespace) -> int:
     if out.suffix != ".onnx":
         raise InputError(f"{out}: output must end in .onnx")
     full = export_full(model, out)
-    step = export_step(model, out.with_name(out.stem + "_step.onnx"))
+    steps = [(out.with_name(out.stem + "_step.onnx"), False)]
+    if model.cfg.lookahead:
+        steps.append((out.with_name(out.stem + "_step_ahead.onnx"), True))
+    written = [f"{path} ({len(export_step(model, path, ahead=ahead)) / 1e6:.1f} MB, cached step"
+               f"{', ahead trunk' if ahead else ''})" for path, ahead in steps]
     x = np.random.default_rng(0).normal(0, 0.3, (2, model.cfg.window, 17, 4)).astype(np.float32)
     x[..., 3] = np.abs(x[..., 3]).clip(0, 1)
     err = parity(model, full, x)
-    print(f"wrote {out} ({len(full) / 1e6:.1f} MB, full window) and {out.with_name(out.stem + '_step.onnx')} "
-          f"({len(step) / 1e6:.1f} MB, cached step); onnxruntime vs torch max |diff| {err * 1000:.5f} mm")
+    print(f"wrote {out} ({len(full) / 1e6:.1f} MB, full window), {', '.join(written)}; "
+          f"onnxruntime vs torch max |diff| {err * 1000:.5f} mm")
     return 0
 
 
@@ -229,8 +233,11 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     if a.model not in CONFIGS:
         raise InputError(f"--model {a.model}: unknown configuration (known: {', '.join(CONFIGS)})")
+    if a.init and not Path(a.init).exists():
+        raise InputError(f"--init {a.init}: no such model file")
     cfg = TrainConfig(model=a.model, steps=a.steps, batch=a.batch, lr=a.lr, threads=a.threads,
-                      epoch_steps=a.epoch_steps, seed=a.seed)
+                      epoch_steps=a.epoch_steps, seed=a.seed, init=a.init, stream_window=a.stream_window,
+                      stream_batch=a.stream_batch, warmup=a.warmup)
     path = train(cfg, a.output, data_dir=a.data, resume=not a.no_resume, progress=not a.quiet)
     print(f"checkpoint: {path} (loss curve: {Path(a.output) / 'loss_curve.png'})")
     return 0
@@ -306,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3, cosine decay)")
     s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     s.add_argument("--epoch-steps", type=int, default=250, help="validate and checkpoint every N steps")
+    s.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps (default 200)")
+    s.add_argument("--init", help="fine-tune this prior instead of starting from random weights")
+    s.add_argument("--stream-window", type=int, default=243,
+                   help="frames per causal/ahead training sequence (default 243: a stream's trunk sees "
+                        "far more than one window; 0: the model's window)")
+    s.add_argument("--stream-batch", type=int, default=6, help="sequences per causal/ahead step (default 6)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--data", help="mocap folder (default: $STRIDE_ROS_DATA or ../shared/data/mocap)")
     s.add_argument("--no-resume", action="store_true", help="start over even if the folder has a run")

@@ -1,9 +1,11 @@
 """ONNX export of the prior: the full-window graph (offline) and the one-frame cached step (streaming).
 
-The step graph takes the new frame, the ring-slot offsets and mask, and the 4*depth key/value ring
-buffers, and returns the lag-head output and the new frame's key/value rows (written into the
-rings by the caller), so onnxruntime and TensorRT run the same computation as DSTformer.step. Weights are graph initializers with stable names
-(the torch parameter names): TensorRT's refitter updates them by name after an adaptation.
+The step graph takes the new frame, the ring-slot offsets and per-layer masks, the 4*depth
+key/value ring buffers and (ahead mode) the 2*depth delayed query rows, and returns the lag-head
+output, the new frame's key/value rows and (ahead mode) the rows to delay, all written into the
+state by the caller (RingState.push), so onnxruntime and TensorRT run the same computation as
+DSTformer.step. Weights are graph initializers with stable names (the torch parameter names):
+TensorRT's refitter updates them by name after an adaptation.
 """
 from __future__ import annotations
 
@@ -15,20 +17,21 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .model import DSTformer, ring_inputs
+from .model import DSTformer
 from .skeleton import NUM_JOINTS
 
 OPSET = 17
 
 
 class _Step(nn.Module):
-    def __init__(self, model: DSTformer):
+    def __init__(self, model: DSTformer, ahead: bool):
         super().__init__()
-        self.model = model
+        self.model, self.ahead = model, ahead
 
-    def forward(self, x, offsets, ring_mask, *rings):
-        out, rows = self.model.step_rows(x, list(rings), offsets, ring_mask)
-        return (out, *rows)
+    def forward(self, x, offsets, ring_mask, *state):
+        n = 4 * self.model.cfg.depth
+        out, rows, keep = self.model.step_rows(x, list(state[:n]), list(state[n:]), offsets, ring_mask)
+        return (out, *rows, *(keep if self.ahead else []))
 
 
 class _Full(nn.Module):
@@ -40,17 +43,27 @@ class _Full(nn.Module):
         return self.model(x, causal=self.causal)
 
 
-def step_io_names(model: DSTformer) -> tuple[list[str], list[str]]:
-    n = 4 * model.cfg.depth
-    return (["x", "offsets", "ring_mask"] + [f"ring_{i}" for i in range(n)],
-            ["out"] + [f"row_{i}" for i in range(n)])
+def step_io_names(model: DSTformer, ahead: bool = False) -> tuple[list[str], list[str]]:
+    n, m = 4 * model.cfg.depth, (2 * model.cfg.depth if ahead else 0)
+    return (["x", "offsets", "ring_mask"] + [f"ring_{i}" for i in range(n)] + [f"delayed_{i}" for i in range(m)],
+            ["out"] + [f"row_{i}" for i in range(n)] + [f"keep_{i}" for i in range(m)])
 
 
 WEIGHT_PREFIX = "model."  # graph names of the weights: the torch parameter names under this prefix
 
 
-def export_step(model: DSTformer, path: str | Path | None = None, batch: int = 1, dynamic: bool = True) -> bytes:
-    """Export the cached one-frame step. Returns the model bytes.
+def step_example(model: DSTformer, ahead: bool = False, batch: int = 1) -> dict[str, torch.Tensor]:
+    """Example inputs of the step graph, by input name (their shapes are the graph's)."""
+    cfg = model.cfg
+    st = model.empty_state(batch, ahead=ahead)
+    offsets, ring_mask, delayed = st.inputs(cfg.window, cfg.depth, batch)
+    values = [torch.zeros(batch, NUM_JOINTS, cfg.in_channels), offsets, ring_mask, *st.rings, *delayed]
+    return dict(zip(step_io_names(model, ahead)[0], values))
+
+
+def export_step(model: DSTformer, path: str | Path | None = None, batch: int = 1, dynamic: bool = True,
+                ahead: bool = False) -> bytes:
+    """Export the cached one-frame step (causal, or ahead mode). Returns the model bytes.
 
     Weights stay initializers named WEIGHT_PREFIX + torch name (no constant folding at export:
     onnxruntime and TensorRT fold at load), so other weights can be swapped in by name
@@ -58,18 +71,14 @@ def export_step(model: DSTformer, path: str | Path | None = None, batch: int = 1
     one-track graph lets onnxruntime fold every shape computation (measured: 0.58 x the time per step).
     """
     model = model.eval()
-    cfg = model.cfg
-    x = torch.zeros(batch, NUM_JOINTS, cfg.in_channels)
-    st = model.empty_state(batch)
-    offsets, ring_mask = ring_inputs(st.filled, 0, cfg.window)
-    ins, outs = step_io_names(model)
+    example = step_example(model, ahead, batch)
+    ins, outs = step_io_names(model, ahead)
     dyn = None
     if dynamic:
-        dyn = {"x": {0: "tracks"}, "ring_mask": {0: "tracks"}, "out": {0: "tracks"}}
-        for i in range(len(st.rings)):
-            dyn[f"ring_{i}"] = {0: "tracks_x_joints"}
-            dyn[f"row_{i}"] = {0: "tracks_x_joints"}
-    return _export(_Step(model), (x, offsets, ring_mask, *st.rings), ins, outs, dyn, path, fold=False)
+        dyn = {"x": {0: "tracks"}, "ring_mask": {1: "tracks"}, "out": {0: "tracks"}}
+        for name in ins[3:] + outs[1:]:
+            dyn[name] = {0: "tracks_x_joints"}
+    return _export(_Step(model, ahead), tuple(example.values()), ins, outs, dyn, path, fold=False)
 
 
 def with_initializers(proto, state_dict: dict) -> bytes:

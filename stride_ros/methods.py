@@ -13,10 +13,13 @@ Model rows:
   accuracy a lag-N refiner could reach with this model at one whole window per frame (a bound,
   too slow to stream).
 - `stream_lagN`: the streaming refiner at lag N with background adaptation (inline, deterministic);
-  `stream_lagN_prior`: the same without adaptation.
+  `stream_lagN_prior`: the same without adaptation. `stream_lagN_causal[_prior]` and
+  `stream_lagN_ahead[_prior]` force the trunk (the model's `ahead_from` picks it otherwise): how the
+  shipped choice per lag is measured.
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import replace
 from functools import partial
@@ -68,7 +71,7 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
         if prior is None:
             from .checkpoint import load_model
             prior = load_model(model).to(device)
-        m = re.fullmatch(r"stream_lag(\d+)(_prior)?", name)
+        m = re.fullmatch(r"stream_lag(\d+)(_causal|_ahead)?(_prior)?", name)
         wl = re.fullmatch(r"window_lag(\d+)", name)
         if name == "prior":
             methods[name] = partial(_offline, prior, AdaptConfig(epochs=0))
@@ -77,13 +80,28 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
         elif wl:
             methods[name] = partial(_window_lag, prior, int(wl.group(1)))
         elif m:
-            if int(m.group(1)) > prior.cfg.max_lag:
-                raise InputError(f"{name}: the model has lag heads 0..{prior.cfg.max_lag}")
-            methods[name] = partial(_stream, prior, int(m.group(1)), m.group(2) is None)
+            lag = int(m.group(1))
+            if lag > prior.cfg.max_stream_lag:
+                raise InputError(f"{name}: the model streams lags 0..{prior.cfg.max_stream_lag}")
+            net = _with_trunk(prior, m.group(2)[1:], lag) if m.group(2) else prior
+            methods[name] = partial(_stream, net, lag, m.group(3) is None)
         else:
-            known = list(BASELINES) + ["prior", *ABLATION, "window_lagN", "stream_lagN", "stream_lagN_prior"]
+            known = list(BASELINES) + ["prior", *ABLATION, "window_lagN", "stream_lagN[_causal|_ahead][_prior]"]
             raise InputError(f"unknown method {name!r} (known: {', '.join(known)}; groups: {', '.join(GROUPS)})")
     return methods
+
+
+def _with_trunk(model, trunk: str, lag: int):
+    """The same weights, streaming lag `lag` from the trunk named (`causal` or `ahead`)."""
+    c = model.cfg
+    if trunk == "causal" and lag > c.max_lag:
+        raise InputError(f"the causal trunk has heads for lags 0..{c.max_lag}, not {lag}")
+    if trunk == "ahead" and not (c.lookahead and c.ahead_delay <= lag):
+        raise InputError(f"the ahead trunk streams lags {c.ahead_delay}..{c.max_stream_lag}, not {lag}"
+                         if c.lookahead else "this model has no ahead trunk")
+    net = copy.copy(model)  # shares the weights; only the trunk choice differs
+    net.cfg = replace(c, ahead_from=lag + 1 if trunk == "causal" else 0)
+    return net
 
 
 def _offline(model, cfg: AdaptConfig, poses, confidence, fps):

@@ -8,10 +8,14 @@ Output [B, T, 17, L+1, 3]: pelvis-relative refined joints. Lag head k of frame t
 Two deliberate departures from MotionBERT, both for streaming:
 - temporal position is a learned *relative* bias per head (offset -W+1..W-1) instead of an absolute
   embedding, so a frame's features do not depend on where it sits in a window;
-- temporal attention can run causally over the last W frames; then the features of past frames
-  never change and `step` caches their keys/values: one new frame costs one frame of compute.
-  The lag heads turn the same causal trunk into a fixed-lag smoother (lag k sees k future frames).
-One set of weights serves both modes (a learned mode embedding tells the trunk which it is in).
+- temporal attention can be restricted to the last W frames (causal) or to the last W frames plus
+  `lookahead` future ones (ahead). Then the features of past frames never change and `step` caches
+  their keys/values: one new frame costs one frame of compute. In ahead mode every layer answers
+  `lookahead` frames after its input, so the top answers for the frame depth x lookahead back.
+  The lag heads turn either trunk into a fixed-lag smoother (head k: k more frames of lag).
+One set of weights serves the three modes (a learned mode embedding tells the trunk which it is in):
+full (offline windows), causal (lag 0 and short lags), ahead (lags of depth x lookahead or more;
+measured better than a causal trunk's lag head, see models/MODEL_CARD.md).
 """
 from __future__ import annotations
 
@@ -32,18 +36,40 @@ class ModelConfig:
     heads: int = 4
     mlp_ratio: float = 2.0
     window: int = 81  # frames a token may attend to (both modes)
-    max_lag: int = 16  # causal lag heads 0..max_lag
+    max_lag: int = 16  # lag heads 0..max_lag
     in_channels: int = 4
+    lookahead: int = 0  # ahead mode: future frames each temporal layer sees (0: no ahead mode)
+    ahead_from: int = 0  # smallest lag streamed by the ahead trunk (0: from its delay); set by measurement
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def ahead_delay(self) -> int:
+        """Frames between the newest input and the frame the ahead trunk's top answers for."""
+        return self.depth * self.lookahead
+
+    @property
+    def modes(self) -> int:
+        return 3 if self.lookahead else 2
+
+    def stream_head(self, lag: int) -> tuple[bool, int]:
+        """(ahead, head) publishing lag `lag`: the causal trunk's head `lag`, or the ahead trunk from
+        `ahead_from` on (which trunk is better at which lag is measured per model: MODEL_CARD.md)."""
+        if self.lookahead and lag >= max(self.ahead_from, self.ahead_delay):
+            return True, lag - self.ahead_delay
+        return False, lag
+
+    @property
+    def max_stream_lag(self) -> int:
+        return self.max_lag + (self.ahead_delay if self.lookahead else 0)
 
 
 CONFIGS: dict[str, ModelConfig] = {
     # as published (MotionBERT/STRIDE): ~42.5 M parameters
     "paper": ModelConfig(dim=512, depth=5, heads=8, mlp_ratio=2.0, window=243),
     # chosen by measurement for a 2-core CPU (see models/MODEL_CARD.md)
-    "small": ModelConfig(dim=64, depth=4, heads=4, mlp_ratio=2.0, window=81),
+    "small": ModelConfig(dim=64, depth=4, heads=4, mlp_ratio=2.0, window=81, lookahead=2),
     "tiny": ModelConfig(dim=32, depth=2, heads=2, mlp_ratio=2.0, window=27, max_lag=8),
 }
 
@@ -122,43 +148,51 @@ class TemporalBlock(nn.Module):
         self.mlp = MLP(cfg.dim, cfg.mlp_ratio)
         self.rel_bias = nn.Parameter(torch.zeros(cfg.heads, 2 * cfg.window - 1))
 
-    def bias(self, T: int, causal: bool, device) -> torch.Tensor:
+    def bias(self, T: int, ahead: int | None, device) -> torch.Tensor:
+        """ahead None: the whole window both ways; else the last W frames and `ahead` future ones."""
         i = torch.arange(T, device=device)
         off = i[:, None] - i[None, :]  # query minus key
         allowed = off.abs() < self.window
-        if causal:
-            allowed = allowed & (off >= 0)
+        if ahead is not None:
+            allowed = allowed & (off >= -ahead)
         b = self.rel_bias[:, (off + self.window - 1).clamp(0, 2 * self.window - 2)]
         return b.masked_fill(~allowed, float("-inf"))  # [H, T, T]
 
-    def forward(self, x: torch.Tensor, causal: bool) -> torch.Tensor:  # [B, T, J, C]
+    def forward(self, x: torch.Tensor, ahead: int | None) -> torch.Tensor:  # [B, T, J, C]
         B, T, J, C = x.shape
         y = x.permute(0, 2, 1, 3).reshape(B * J, T, C)
-        y = y + self.attn(self.ln1(y), self.bias(T, causal, x.device))
+        y = y + self.attn(self.ln1(y), self.bias(T, ahead, x.device))
         y = y + self.mlp(self.ln2(y))
         return y.view(B, J, T, C).permute(0, 2, 1, 3)
 
-    def step_rows(self, y: torch.Tensor, k_ring: torch.Tensor, v_ring: torch.Tensor, bias: torch.Tensor,
-                  ring_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One new frame, rows y [B*J, C], against the ring of cached keys/values [B*J, H, W, d].
+    def step_rows(self, y: torch.Tensor, y_q: torch.Tensor | None, k_ring: torch.Tensor, v_ring: torch.Tensor,
+                  bias: torch.Tensor, ring_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The newest input frame's rows y [B*J, C] join the ring of cached keys/values [B*J, H, R, d];
+        the query is frame y_q, `lookahead` frames older (None: y itself, causal).
 
-        bias [W + 1]: rel_bias index of each slot's age, then the new frame's (offset 0);
-        ring_mask [B*J, 1, 1, W]: slots holding a frame inside the window. The new frame's
-        key/value are attended separately and returned (not concatenated): the caller writes them
-        into the ring, so nothing big is ever copied.
+        bias [R + 1]: rel_bias index of each slot's key seen from the query, then the new key's;
+        ring_mask [B*J, 1, 1, R]: slots holding a key the query may see. The new key/value are
+        attended separately and returned (not concatenated): the caller writes them into the ring,
+        so nothing big is ever copied.
         """
         N, C = y.shape
         H = self.attn.heads
-        q, k, v = self.attn.qkv(self.ln1(y)).view(N, 3, H, 1, C // H).unbind(1)  # each [B*J, H, 1, d]
+        w, b = self.attn.qkv.weight, self.attn.qkv.bias
+        if y_q is None:
+            y_q = y
+            q, k, v = F.linear(self.ln1(y), w, b).view(N, 3, H, 1, C // H).unbind(1)  # each [B*J, H, 1, d]
+        else:
+            k, v = F.linear(self.ln1(y), w[C:], b[C:]).view(N, 2, H, 1, C // H).unbind(1)
+            q = F.linear(self.ln1(y_q), w[:C], b[:C]).view(N, H, 1, C // H)
         scale = q.shape[-1] ** -0.5
-        b = self.rel_bias[:, bias][None, :, None, :]
-        s_ring = ((q @ k_ring.transpose(-1, -2)) * scale + b[..., :-1]).masked_fill(~ring_mask, float("-inf"))
-        s_new = (q * k).sum(-1, keepdim=True) * scale + b[..., -1:]
+        rb = self.rel_bias[:, bias][None, :, None, :]
+        s_ring = ((q @ k_ring.transpose(-1, -2)) * scale + rb[..., :-1]).masked_fill(~ring_mask, float("-inf"))
+        s_new = (q * k).sum(-1, keepdim=True) * scale + rb[..., -1:]
         p = torch.cat([s_ring, s_new], dim=-1).softmax(dim=-1)
         o = p[..., :-1] @ v_ring + p[..., -1:] * v
-        y = y + self.attn.proj(o.reshape(N, C))
-        y = y + self.mlp(self.ln2(y))
-        return y, k, v
+        out = y_q + self.attn.proj(o.reshape(N, C))
+        out = out + self.mlp(self.ln2(out))
+        return out, k, v
 
 
 class DualStreamLayer(nn.Module):
@@ -174,17 +208,21 @@ class DualStreamLayer(nn.Module):
         w = self.fuse(torch.cat([a, b], dim=-1)).softmax(dim=-1)
         return a * w[..., :1] + b * w[..., 1:]
 
-    def forward(self, x: torch.Tensor, causal: bool) -> torch.Tensor:
-        a = self.st_t(self.st_s(x), causal)
-        b = self.ts_s(self.ts_t(x, causal))
+    def forward(self, x: torch.Tensor, ahead: int | None) -> torch.Tensor:
+        a = self.st_t(self.st_s(x), ahead)
+        b = self.ts_s(self.ts_t(x, ahead))
         return self.mix(a, b)
 
-    def step_rows(self, h: torch.Tensor, B: int, rings: list[torch.Tensor], bias: torch.Tensor,
-                  ring_mask: torch.Tensor):
-        """h [B*J, C]; rings = [k_st, v_st, k_ts, v_ts] -> (h, the new frame's 4 rows)."""
-        a, k1, v1 = self.st_t.step_rows(self.st_s.step_rows(h, B), rings[0], rings[1], bias, ring_mask)
-        t, k2, v2 = self.ts_t.step_rows(h, rings[2], rings[3], bias, ring_mask)
-        return self.mix(a, self.ts_s.step_rows(t, B)), [k1, v1, k2, v2]
+    def step_rows(self, h: torch.Tensor, B: int, rings: list[torch.Tensor], delayed: list[torch.Tensor] | None,
+                  bias: torch.Tensor, ring_mask: torch.Tensor):
+        """h [B*J, C], the newest input frame; rings = [k_st, v_st, k_ts, v_ts]; delayed = the two
+        temporal blocks' inputs `lookahead` frames back (None: causal) -> (output rows of the query
+        frame, the new frame's 4 key/value rows, the 2 inputs to delay for later queries)."""
+        s = self.st_s.step_rows(h, B)
+        sq, hq = delayed if delayed is not None else (None, None)
+        a, k1, v1 = self.st_t.step_rows(s, sq, rings[0], rings[1], bias, ring_mask)
+        t, k2, v2 = self.ts_t.step_rows(h, hq, rings[2], rings[3], bias, ring_mask)
+        return self.mix(a, self.ts_s.step_rows(t, B)), [k1, v1, k2, v2], [s, h]
 
 
 class DSTformer(nn.Module):
@@ -193,7 +231,7 @@ class DSTformer(nn.Module):
         self.cfg = cfg
         self.embed = nn.Linear(cfg.in_channels, cfg.dim)
         self.joint_pos = nn.Parameter(torch.zeros(NUM_JOINTS, cfg.dim))
-        self.mode = nn.Parameter(torch.zeros(2, cfg.dim))  # 0: full window, 1: causal
+        self.mode = nn.Parameter(torch.zeros(cfg.modes, cfg.dim))  # 0: full window, 1: causal, 2: ahead
         self.layers = nn.ModuleList(DualStreamLayer(cfg) for _ in range(cfg.depth))
         self.ln = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, 3 * (cfg.max_lag + 1))
@@ -210,77 +248,122 @@ class DSTformer(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def tokens(self, x: torch.Tensor, causal: bool) -> torch.Tensor:
-        return self.embed(x) + self.joint_pos + self.mode[int(causal)]
+    def _mode(self, causal: bool, ahead: bool) -> tuple[int, int | None]:
+        """(mode embedding row, per-layer look-ahead for the attention mask; None: full window)."""
+        if ahead:
+            if not self.cfg.lookahead:
+                raise ValueError("this model has no ahead mode (lookahead 0)")
+            return 2, self.cfg.lookahead
+        return (1, 0) if causal else (0, None)
+
+    def tokens(self, x: torch.Tensor, mode: int) -> torch.Tensor:
+        return self.embed(x) + self.joint_pos + self.mode[mode]
 
     def readout(self, h: torch.Tensor) -> torch.Tensor:
         out = self.head(self.ln(h))
         return out.view(*out.shape[:-1], self.cfg.max_lag + 1, 3)
 
-    def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
-        """x [B, T, J, 4] -> [B, T, J, L+1, 3]."""
-        h = self.tokens(x, causal)
+    def forward(self, x: torch.Tensor, causal: bool = False, ahead: bool = False) -> torch.Tensor:
+        """x [B, T, J, 4] -> [B, T, J, L+1, 3]. causal: no future frames; ahead: `lookahead` future
+        frames per layer (head k of frame t then describes frame t - k, from frames up to
+        t + depth x lookahead)."""
+        mode, look = self._mode(causal, ahead)
+        h = self.tokens(x, mode)
         for layer in self.layers:
-            h = layer(h, causal)
+            h = layer(h, look)
         return self.readout(h)
 
-    # --- cached causal inference -------------------------------------------------------------
-    def empty_state(self, batch: int = 1, device=None, dtype=torch.float32) -> "RingState":
-        c = self.cfg
-        shape = (batch * NUM_JOINTS, c.heads, c.window, c.dim // c.heads)
-        return RingState([torch.zeros(shape, device=device, dtype=dtype) for _ in range(4 * c.depth)],
-                         torch.zeros(batch, c.window, dtype=torch.bool, device=device), 0)
+    def stream_output(self, x: torch.Tensor, lag: int) -> torch.Tensor:
+        """What a stream at lag `lag` publishes, for whole sequences x [B, T, J, 4] -> [B, T - lag, J, 3]
+        (row t: frame t, pelvis-relative), from the trunk and head `cfg.stream_head` picks."""
+        ahead, k = self.cfg.stream_head(lag)
+        out = self(x, causal=True, ahead=ahead)[..., k, :]
+        # head k at row t describes frame t - k; a stream has published frames 0..T-1-lag
+        out = out[:, k: k + x.shape[1] - lag]
+        return out - out[:, :, :1]
 
-    def step_rows(self, x: torch.Tensor, rings: list[torch.Tensor], offsets: torch.Tensor,
-                  ring_mask: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """The pure one-frame step (what ONNX/TensorRT run): x [B, J, 4], rings, offsets [W],
-        ring_mask [B, W] -> (out [B, J, L+1, 3], the 4*depth new key/value rows [B*J, H, 1, d])."""
+    # --- cached inference (causal and ahead modes) ----------------------------------------------
+    def empty_state(self, batch: int = 1, device=None, dtype=torch.float32, ahead: bool = False) -> "RingState":
+        c = self.cfg
+        a = c.lookahead if ahead else 0
+        ring = (batch * NUM_JOINTS, c.heads, c.window + a, c.dim // c.heads)
+        delay = (a, batch * NUM_JOINTS, c.dim)
+        return RingState([torch.zeros(ring, device=device, dtype=dtype) for _ in range(4 * c.depth)],
+                         [torch.zeros(delay, device=device, dtype=dtype) for _ in range(2 * c.depth if a else 0)],
+                         0)
+
+    def step_rows(self, x: torch.Tensor, rings: list[torch.Tensor], delayed: list[torch.Tensor],
+                  offsets: torch.Tensor, ring_mask: torch.Tensor) -> tuple[torch.Tensor, list, list]:
+        """The pure one-frame step (what ONNX/TensorRT run). x [B, J, 4]; rings (4 per layer);
+        delayed: the temporal blocks' input rows `lookahead` frames back, 2 per layer [B*J, C]
+        (empty: causal); offsets [R + 1]: rel_bias index of each ring slot's key and of the new one;
+        ring_mask [depth, B, R]: keys each layer may see. -> (out [B, J, L+1, 3], the 4*depth new
+        key/value rows [B*J, H, 1, d], the 2*depth rows to delay [B*J, C])."""
         B = x.shape[0]
-        mask = ring_mask.repeat_interleave(NUM_JOINTS, dim=0)[:, None, None, :]
-        bias = torch.cat([offsets, offsets.new_full((1,), self.cfg.window - 1)])  # the ring's ages, then 0
-        h = self.tokens(x, causal=True).reshape(B * NUM_JOINTS, self.cfg.dim)
+        ahead = len(delayed) > 0
+        h = self.tokens(x, 2 if ahead else 1).reshape(B * NUM_JOINTS, self.cfg.dim)
         rows: list[torch.Tensor] = []
+        keep: list[torch.Tensor] = []
         for i, layer in enumerate(self.layers):
-            h, r = layer.step_rows(h, B, rings[4 * i: 4 * i + 4], bias, mask)
+            mask = ring_mask[i].repeat_interleave(NUM_JOINTS, dim=0)[:, None, None, :]
+            d = delayed[2 * i: 2 * i + 2] if ahead else None
+            h, r, k = layer.step_rows(h, B, rings[4 * i: 4 * i + 4], d, offsets, mask)
             rows += r
-        return self.readout(h).view(B, NUM_JOINTS, self.cfg.max_lag + 1, 3), rows
+            keep += k
+        return self.readout(h).view(B, NUM_JOINTS, self.cfg.max_lag + 1, 3), rows, keep
 
     def step(self, x: torch.Tensor, state: "RingState") -> torch.Tensor:
         """One new frame per track, caches updated in place: x [B, J, 4] -> [B, J, L+1, 3].
 
-        Identical to forward(causal=True) over the same history, at one frame's cost."""
-        offsets, ring_mask = ring_inputs(state.filled, state.slot, self.cfg.window)
-        out, rows = self.step_rows(x, state.rings, offsets, ring_mask)
-        state.push(rows)
+        Identical to forward(causal=True) (or ahead=True: for the frame depth x lookahead back)
+        over the same history, at one frame's cost."""
+        offsets, ring_mask, delayed = state.inputs(self.cfg.window, self.cfg.depth, x.shape[0])
+        out, rows, keep = self.step_rows(x, state.rings, delayed, offsets, ring_mask)
+        state.push(rows, keep)
         return out
-
-
-def ring_inputs(filled, slot: int, W: int):
-    """offsets [W] (rel_bias index of each slot's age) and the mask of slots inside the window.
-
-    The slot about to be written holds the frame W back, just outside the window: masked."""
-    lib = torch if isinstance(filled, torch.Tensor) else np
-    ar = lib.arange(W, device=filled.device) if lib is torch else np.arange(W)
-    offsets = W - 1 + (slot - ar) % W
-    ring_mask = filled & (ar != slot)
-    return offsets, ring_mask
 
 
 @dataclass
 class RingState:
-    """A track's cached keys/values of the causal model: ring buffers over the last W frames.
+    """A track's cache for the cached step: per temporal block a ring of the last R = W + lookahead
+    keys/values, per layer the last `lookahead` input rows of its two temporal blocks (ahead mode),
+    and how many frames it has seen. numpy arrays (onnxruntime) or torch tensors, updated in place.
 
-    Works with torch tensors or numpy arrays (onnxruntime), updated in place by push()."""
-    rings: list  # 4 * depth arrays [B*J, H, W, d]
-    filled: object  # [B, W] bool
-    slot: int  # where the next frame goes
+    Layer l's newest key is for the frame l x lookahead before the newest input, so its keys become
+    valid that many frames after the track starts; earlier slots stay masked."""
+    rings: list  # 4 * depth arrays [B*J, H, R, d]
+    delays: list  # 2 * depth arrays [lookahead, B*J, C]; empty in causal mode
+    count: int  # frames pushed
 
-    def push(self, rows: list) -> None:
+    @property
+    def lookahead(self) -> int:
+        return self.delays[0].shape[0] if self.delays else 0
+
+    def inputs(self, W: int, depth: int, batch: int = 1):
+        """offsets [R + 1], ring_mask [depth, B, R] and the delayed query rows for the next step."""
+        a, R, c = self.lookahead, self.rings[0].shape[2], self.count
+        age = (c - np.arange(R)) % R  # frames since each slot was written (0: the slot written next)
+        offsets = W - 1 - a + np.append(age, 0)
+        # a slot holds a key layer l may use: written before (age >= 1), for a frame of this track
+        # (layer l's inputs start l x lookahead frames after the track), inside the window (age < R)
+        ring_mask = (age >= 1) & (age <= c - a * np.arange(depth)[:, None])
+        ring_mask = np.repeat(ring_mask[:, None, :], batch, axis=1)
+        delayed = [d[c % a] for d in self.delays] if a else []
+        if isinstance(self.rings[0], torch.Tensor):
+            dev = self.rings[0].device
+            return torch.from_numpy(offsets).to(dev), torch.from_numpy(ring_mask).to(dev), delayed
+        return offsets.astype(np.int64), ring_mask, delayed
+
+    def push(self, rows: list, keep: list) -> None:
+        slot = self.count % self.rings[0].shape[2]
         for ring, row in zip(self.rings, rows):
-            ring[:, :, self.slot] = row[:, :, 0]
-        self.filled[:, self.slot] = True
-        self.slot = (self.slot + 1) % self.filled.shape[1]
+            ring[:, :, slot] = row[:, :, 0]
+        if self.delays:
+            d = self.count % self.lookahead
+            for buf, row in zip(self.delays, keep):
+                buf[d] = row
+        self.count += 1
 
     def numpy(self) -> "RingState":
-        f = (lambda a: a.detach().cpu().numpy().copy()) if isinstance(self.filled, torch.Tensor) else np.copy
-        return RingState([f(r) for r in self.rings], f(self.filled), self.slot)
+        f = (lambda a: a.detach().cpu().numpy().copy()) if isinstance(self.rings[0], torch.Tensor) else np.copy
+        return RingState([f(r) for r in self.rings], [f(d) for d in self.delays], self.count)

@@ -2,10 +2,12 @@
 
 This is the core the ROS node wraps and `stride-ros refine --mode stream` runs; it imports no ROS.
 
-Per person (track) it keeps the causal model's key/value cache, a Kalman filter on the pelvis and a
+Per person (track) it keeps the model's key/value cache, a Kalman filter on the pelvis and a
 buffer of recent encoded frames. Each input frame costs one cached model step per live track
-(model.py); the output for frame f leaves at frame f + lag, from the model's lag head `lag` and the
-pelvis smoothed over the same `lag` frames, stamped with frame f's own stamp.
+(model.py); the output for frame f leaves at frame f + lag, stamped with frame f's own stamp, from
+the pelvis smoothed over the same `lag` frames and the trunk and head that publish that lag: the
+causal trunk for short lags, the ahead trunk (every layer sees a few future frames) once the lag
+covers its delay (ModelConfig.stream_head).
 
 Time: stamps drive everything. A gap of k nominal periods inserts k-1 missing frames (the model
 keeps its time base); a repeated stamp or one slightly out of order is dropped; a stamp far in the
@@ -105,7 +107,6 @@ class Track:
         self.flags: deque[tuple[int, np.ndarray, np.ndarray]] = deque(maxlen=cfg.lag + 2)  # (index, conf, since_seen)
         self.since_seen = np.zeros(NUM_JOINTS)
         self.pending: Handover | None = None
-        self.last_out: np.ndarray | None = None
         self.alive = True
         self.adapt_runs = 0
         self.adapt_state = "prior"
@@ -121,15 +122,16 @@ class StreamingRefiner:
 
     def __init__(self, model: DSTformer, cfg: StreamConfig = StreamConfig(), backend: Backend | None = None,
                  worker: "AdaptationWorkerBase | None" = None):
-        if not 0 <= cfg.lag <= model.cfg.max_lag:
-            raise ValueError(f"lag {cfg.lag} outside the model's lag heads 0..{model.cfg.max_lag}")
+        if not 0 <= cfg.lag <= model.cfg.max_stream_lag:
+            raise ValueError(f"lag {cfg.lag} outside the model's lags 0..{model.cfg.max_stream_lag}")
         self.model = model.eval()
         self.cfg = cfg
+        self.ahead, self.head = model.cfg.stream_head(cfg.lag)
         if cfg.torch_threads:
             import torch
             torch.set_num_threads(cfg.torch_threads)
         self.backend = backend or Backend()
-        self.base_runner = self.backend.runner(model)
+        self.base_runner = self.backend.runner(model, ahead=self.ahead)
         self.frame_done = threading.Event()  # set when push() returns: between frames, the CPU is free
         self.swaps = 0  # adapted weights taken over by the frame path
         self.buffer_len = max(cfg.adapt_buffer_frames, model.cfg.depth * (model.cfg.window - 1) + 1)
@@ -197,13 +199,12 @@ class StreamingRefiner:
         return out
 
     def flush(self) -> list[RefinedFrame]:
-        """Emit the last `lag` frames from the shorter lag heads (end of a file or bag)."""
-        for f in range(self.frame - self.cfg.lag + 1, self.frame + 1):
-            k = self.frame - f
-            for t in self.tracks.values():
-                if t.last_out is None or f < t.created:
-                    continue
-                self.pending_out.setdefault(f, {})[t.id] = self._pose(t, t.last_out, k, f)
+        """Emit the last `lag` frames (end of a file or bag): `lag` more frames in which nobody is
+        seen carry them out of the model, which treats the unknown future as it treats occlusion."""
+        if self.last_stamp is None:
+            return []
+        for k in range(1, self.cfg.lag + 1):
+            self._advance(self.last_stamp + k / self.cfg.fps, {}, None, real=False)
         return self._emit(upto=self.frame)
 
     # --- the per-frame work ----------------------------------------------------------------------
@@ -277,16 +278,16 @@ class StreamingRefiner:
             if self.worker is not None:
                 self.worker.on_frame(t, f, x)
             t.flags.append((f, x[:, 3].copy(), t.since_seen.copy()))
-            t.last_out = out[0]
             g = f - self.cfg.lag
             if g >= t.created and t.root.started:
-                self.pending_out.setdefault(g, {})[t.id] = self._pose(t, out[0], self.cfg.lag, g)
+                self.pending_out.setdefault(g, {})[t.id] = self._pose(t, out[0, :, self.head], g)
         if self.worker is not None and self.cfg.adapt:
             self._maybe_adapt(stamp)
 
-    def _pose(self, t: Track, out: np.ndarray, k: int, g: int) -> TrackPose:
-        rel = out[:, k] - out[:1, k]
-        root = t.root.smoothed(k)
+    def _pose(self, t: Track, out: np.ndarray, g: int) -> TrackPose:
+        """Frame g's published pose from the model's pelvis-relative output [17, 3] for it."""
+        rel = out - out[:1]
+        root = t.root.smoothed(self.frame - g)
         conf = since = None
         for idx, c, s in t.flags:
             if idx == g:

@@ -84,6 +84,9 @@ def test_export_cli(tmp_path):
     res = run_cli("export", "--format", "onnx", "-o", str(tmp_path / "prior.onnx"), *model)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "prior.onnx").exists() and (tmp_path / "prior_step.onnx").exists()
+    from stride_ros.checkpoint import load_model
+    if load_model(os.environ.get("STRIDE_TEST_MODEL")).cfg.lookahead:
+        assert (tmp_path / "prior_step_ahead.onnx").exists()
     diff_mm = float(res.stdout.split("max |diff|")[1].split()[0])
     assert diff_mm < 0.1
 

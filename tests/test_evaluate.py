@@ -43,3 +43,20 @@ def test_unknown_method_is_an_error(tmp_path, synthetic_clip):
     np.savez(tmp_path / "walk.npz", poses=synthetic_clip, fps=30.0)
     res = run_cli("evaluate", str(tmp_path / "walk.npz"), "--methods", "magic", "--quiet")
     assert res.returncode == 2 and "unknown method 'magic'" in res.stderr
+
+
+def test_forced_trunk_rows_share_the_weights_and_name_bad_lags(prior_model):
+    from stride_ros.errors import InputError
+    from stride_ros.methods import _with_trunk
+    if not prior_model.cfg.lookahead:
+        pytest.skip("the model under test has no ahead trunk")
+    c = prior_model.cfg
+    causal, ahead = _with_trunk(prior_model, "causal", c.max_lag), _with_trunk(prior_model, "ahead", c.ahead_delay)
+    assert causal.cfg.stream_head(c.max_lag) == (False, c.max_lag)
+    assert ahead.cfg.stream_head(c.ahead_delay) == (True, 0)
+    assert prior_model.cfg == c  # the shared model keeps its own choice
+    assert next(causal.parameters()) is next(prior_model.parameters())
+    with pytest.raises(InputError, match="causal trunk has heads"):
+        _with_trunk(prior_model, "causal", c.max_lag + 1)
+    with pytest.raises(InputError, match="ahead trunk streams"):
+        _with_trunk(prior_model, "ahead", c.ahead_delay - 1)

@@ -1,4 +1,4 @@
-"""The DSTformer: cached one-frame steps equal the causal forward; modes differ; configurations."""
+"""The DSTformer: cached one-frame steps equal the causal and ahead forwards; modes differ; configurations."""
 import numpy as np
 import pytest
 import torch
@@ -6,14 +6,56 @@ import torch
 from stride_ros.model import CONFIGS, DSTformer, ModelConfig
 
 
-@pytest.fixture(scope="module")
-def small_random():
+def random_model(**kw) -> DSTformer:
     torch.manual_seed(0)
-    m = DSTformer(ModelConfig(dim=32, depth=2, heads=2, window=9, max_lag=3)).eval()
+    m = DSTformer(ModelConfig(dim=32, heads=2, window=9, max_lag=3, **kw)).eval()
     with torch.no_grad():
         for p in m.parameters():
             p.normal_(0, 0.1)
     return m
+
+
+@pytest.fixture(scope="module")
+def small_random():
+    return random_model(depth=2, lookahead=2)
+
+
+@pytest.mark.parametrize("lookahead", [1, 3])
+def test_ahead_step_equals_ahead_forward_from_the_first_frame(lookahead):
+    """Each layer answers `lookahead` frames late: the step at frame t gives the forward's frame
+    t - depth x lookahead, exactly, from the track's first frames and across ring wrap-arounds."""
+    m = random_model(depth=3, lookahead=lookahead)
+    D = m.cfg.ahead_delay
+    x = torch.randn(2, 50, 17, 4)
+    with torch.no_grad():
+        st = m.empty_state(2, ahead=True)
+        steps = torch.stack([m.step(x[:, t], st) for t in range(50)], 1)
+        full = m(x, ahead=True)
+    assert (steps[:, D:] - full[:, : 50 - D]).abs().max() < 1e-5
+
+
+def test_ahead_mode_sees_exactly_its_lookahead(small_random):
+    D = small_random.cfg.ahead_delay  # 2 layers x 2 frames
+    x = torch.randn(1, 20, 17, 4)
+    y = x.clone()
+    y[:, 10] += 1.0
+    with torch.no_grad():
+        a, b = small_random(x, ahead=True), small_random(y, ahead=True)
+    changed = (a - b).abs().amax(dim=(0, 2, 3, 4)) > 1e-6
+    assert not changed[: 10 - D].any() and changed[10 - D:].all()
+
+
+def test_stream_heads():
+    cfg = ModelConfig(depth=4, lookahead=2, max_lag=16)
+    assert cfg.stream_head(0) == (False, 0) and cfg.stream_head(7) == (False, 7)
+    assert cfg.stream_head(8) == (True, 0) and cfg.stream_head(24) == (True, 16)
+    assert cfg.max_stream_lag == 24
+    assert ModelConfig(lookahead=0).stream_head(8) == (False, 8)
+    late = ModelConfig(depth=4, lookahead=2, max_lag=16, ahead_from=12)
+    assert late.stream_head(11) == (False, 11) and late.stream_head(12) == (True, 4)
+    assert late.max_stream_lag == 24
+    with pytest.raises(ValueError, match="no ahead mode"):
+        random_model(depth=1)(torch.zeros(1, 3, 17, 4), ahead=True)
 
 
 def test_step_equals_causal_forward_beyond_the_window(small_random):
@@ -46,22 +88,24 @@ def test_window_limits_attention(small_random):
     assert torch.allclose(a[:, -1], b[:, -1], atol=1e-6)
 
 
+@pytest.mark.parametrize("ahead", [False, True])
 @pytest.mark.parametrize("dynamic", [True, False])
-def test_onnx_step_graph_matches_torch_step(small_random, dynamic):
+def test_onnx_step_graph_matches_torch_step(small_random, dynamic, ahead):
     ort = pytest.importorskip("onnxruntime")
-    from stride_ros.export import export_step
-    from stride_ros.model import ring_inputs
-    sess = ort.InferenceSession(export_step(small_random, dynamic=dynamic), providers=["CPUExecutionProvider"])
-    st_t = small_random.empty_state(1)
-    st_o = small_random.empty_state(1).numpy()
+    from stride_ros.export import export_step, step_io_names
+    sess = ort.InferenceSession(export_step(small_random, dynamic=dynamic, ahead=ahead),
+                                providers=["CPUExecutionProvider"])
+    ins, _ = step_io_names(small_random, ahead)
+    st_t = small_random.empty_state(1, ahead=ahead)
+    st_o = small_random.empty_state(1, ahead=ahead).numpy()
     xs = np.random.default_rng(0).normal(0, 0.3, (25, 1, 17, 4)).astype(np.float32)
     for x in xs:
         with torch.no_grad():
             want = small_random.step(torch.from_numpy(x), st_t).numpy()
-        offsets, mask = ring_inputs(st_o.filled, st_o.slot, 9)
-        res = sess.run(None, {"x": x, "offsets": offsets.astype(np.int64), "ring_mask": mask,
-                              **{f"ring_{i}": r for i, r in enumerate(st_o.rings)}})
-        st_o.push(res[1:])
+        offsets, mask, delayed = st_o.inputs(9, small_random.cfg.depth)
+        res = sess.run(None, dict(zip(ins, [x, offsets, mask, *st_o.rings, *delayed])))
+        n = len(st_o.rings)
+        st_o.push(res[1:1 + n], res[1 + n:])
         assert np.abs(res[0] - want).max() < 1e-5
 
 

@@ -105,17 +105,26 @@ def test_bad_persons_are_counted_not_fatal(prior_model, stream_input):
     assert r.push(float("nan"), person(stream_input, 2)) == [] and r.dropped["bad_stamp"] == 1
 
 
-def test_stream_step_matches_the_causal_model(prior_model, stream_input):
-    """What the stream publishes at lag 0 is the causal model's lag-0 output plus the root filter."""
-    r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
-    rel_stream = []
-    for t in range(1, 41):  # from frame 1: frame 0's pelvis is below the root filter's confidence
-        tp = r.push(t / FPS, person(stream_input, t))[0].tracks[7]
-        rel_stream.append(tp.poses - tp.poses[0])
-    x, _ = encode(stream_input.poses[1:41], stream_input.confidence[1:41])
+@pytest.mark.parametrize("lag", [0, 8, 16])  # causal heads, and the ahead trunk from its `ahead_from`
+def test_stream_publishes_the_models_stream_output_flush_included(prior_model, stream_input, lag):
+    """What the stream publishes at a lag is model.stream_output (the causal trunk, or the ahead
+    trunk from the model's `ahead_from`) plus the root filter, frame for frame; flush() carries the
+    last `lag` frames out as if nobody were seen in the frames after them."""
+    r = StreamingRefiner(prior_model, StreamConfig(lag=lag, adapt=False))
+    got = {}
+    for t in range(1, 61):  # from frame 1: frame 0's pelvis is below the root filter's confidence
+        for fr in r.push(t / FPS, person(stream_input, t), meta=t):
+            got[fr.meta] = fr.tracks[7].poses
+    assert sorted(got) == list(range(1, 61 - lag))
+    for fr in r.flush():
+        got[fr.meta] = fr.tracks[7].poses
+    assert sorted(got) == list(range(1, 61))
+    rel_stream = np.stack([got[t] - got[t][:1] for t in range(1, 61)])
+    x, _ = encode(stream_input.poses[1:61], stream_input.confidence[1:61])
+    x = np.concatenate([x, np.zeros((lag, 17, 4), np.float32)])  # what flush feeds
     with torch.no_grad():
-        out = prior_model(torch.from_numpy(x[None]), causal=True)[0, :, :, 0].numpy()
-    np.testing.assert_allclose(np.stack(rel_stream), out - out[:, :1], atol=1e-5)
+        want = prior_model.stream_output(torch.from_numpy(x[None]), lag)[0].numpy()
+    np.testing.assert_allclose(rel_stream, want, atol=1e-5)
 
 
 def test_onnx_backend_matches_torch(prior_model, stream_input):
@@ -133,8 +142,9 @@ def _checksum(model):
         return sum(float(p.double().sum()) for p in model.parameters())
 
 
-def test_adaptation_swaps_whole_runners_and_never_writes_weights_in_use(prior_model, stream_input, monkeypatch):
-    cfg = StreamConfig(lag=0, adapt=True, adapt_interval_s=1.0, adapt_min_frames=60, adapt_epochs=2)
+@pytest.mark.parametrize("lag", [0, 16])  # the causal trunk, and the ahead trunk of the shipped prior
+def test_adaptation_swaps_whole_runners_and_never_writes_weights_in_use(prior_model, stream_input, monkeypatch, lag):
+    cfg = StreamConfig(lag=lag, adapt=True, adapt_interval_s=1.0, adapt_min_frames=60, adapt_epochs=2)
     # the swap is under test, not whether adaptation helps: accept every burst that does not diverge
     monkeypatch.setattr(StreamConfig, "adapt_config",
                         lambda self: AdaptConfig(epochs=2, max_batch=4, holdout_share=0.0))
@@ -147,7 +157,7 @@ def test_adaptation_swaps_whole_runners_and_never_writes_weights_in_use(prior_mo
         out = r.push(t / FPS, person(stream_input, t))
         tr = r.tracks[7]
         seen_runners[id(tr.runner)] = (tr.runner, _checksum(tr.runner.model))
-        assert np.isfinite(out[0].tracks[7].poses).all()
+        assert len(out) == (t > lag) and all(np.isfinite(f.tracks[7].poses).all() for f in out)
         time.sleep(0.01)  # paced roughly like a camera, so the worker process can keep up
     deadline = time.time() + 60
     while worker.busy() and time.time() < deadline:
