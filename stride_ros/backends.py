@@ -14,12 +14,13 @@ frame path swaps the reference: the weights a running step uses are never modifi
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from .export import export_step, step_example, step_io_names, with_initializers
+from .export import export_step, step_io_names, with_initializers
 from .model import DSTformer, RingState
 
 
@@ -133,7 +134,7 @@ def step_graph(model: DSTformer, state_dict: dict | None = None, ahead: bool = F
     build many runners of one model); other weights are swapped into the named initializers in
     milliseconds."""
     import onnx
-    key = repr((sorted(model.cfg.to_dict().items()), ahead))
+    key = repr((sorted(replace(model.cfg, ahead_from=0).to_dict().items()), ahead))  # the graph, not the trunk choice
     if key not in _STEP_GRAPHS:
         _STEP_GRAPHS[key] = onnx.load_from_string(export_step(model, dynamic=False, ahead=ahead))
     return with_initializers(_STEP_GRAPHS[key], state_dict if state_dict is not None else model.state_dict())
@@ -247,6 +248,7 @@ class TensorRTRunner:  # pragma: no cover - needs TensorRT and a GPU
         row = (17, model.cfg.heads, 1, model.cfg.dim // model.cfg.heads)
         self.rows = [torch.empty(row, device="cuda") for _ in range(4 * model.cfg.depth)]
         self.keep = [torch.empty(17, model.cfg.dim, device="cuda") for _ in range(2 * model.cfg.depth if self.ahead else 0)]
+        self.names = sum(step_io_names(model, self.ahead), [])  # inputs, then outputs
 
     def empty_state(self) -> RingState:
         return self.model.empty_state(1, device="cuda", ahead=self.ahead)
@@ -261,11 +263,10 @@ class TensorRTRunner:  # pragma: no cover - needs TensorRT and a GPU
 
     def step(self, x: np.ndarray, state: RingState):
         offsets, ring_mask, delayed = state.inputs(self.W, self.model.cfg.depth)
-        ins, outs = step_io_names(self.model, self.ahead)
         values = [torch.from_numpy(x).cuda(), offsets, ring_mask, *state.rings, *delayed,
                   self.out, *self.rows, *self.keep]
         bound = [v.contiguous() for v in values]  # kept alive until the stream is done
-        for name, t in zip(ins + outs, bound):
+        for name, t in zip(self.names, bound):
             self.context.set_tensor_address(name, t.data_ptr())
         self.context.execute_async_v3(self.stream.cuda_stream)
         self.stream.synchronize()

@@ -14,8 +14,8 @@ Two deliberate departures from MotionBERT, both for streaming:
   `lookahead` frames after its input, so the top answers for the frame depth x lookahead back.
   The lag heads turn either trunk into a fixed-lag smoother (head k: k more frames of lag).
 One set of weights serves the three modes (a learned mode embedding tells the trunk which it is in):
-full (offline windows), causal (lag 0 and short lags), ahead (lags of depth x lookahead or more;
-measured better than a causal trunk's lag head, see models/MODEL_CARD.md).
+full (offline windows), causal and ahead (streaming; which serves which lag is measured per model
+and stored as `ModelConfig.ahead_from`, see models/MODEL_CARD.md).
 """
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ Per person (track) it keeps the model's key/value cache, a Kalman filter on the 
 buffer of recent encoded frames. Each input frame costs one cached model step per live track
 (model.py); the output for frame f leaves at frame f + lag, stamped with frame f's own stamp, from
 the pelvis smoothed over the same `lag` frames and the trunk and head that publish that lag: the
-causal trunk for short lags, the ahead trunk (every layer sees a few future frames) once the lag
-covers its delay (ModelConfig.stream_head).
+causal trunk for short lags, the ahead trunk (every layer sees a few future frames) from the
+model's measured `ahead_from` on (ModelConfig.stream_head).
 
 Time: stamps drive everything. A gap of k nominal periods inserts k-1 missing frames (the model
 keeps its time base); a repeated stamp or one slightly out of order is dropped; a stamp far in the

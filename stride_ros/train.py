@@ -166,22 +166,17 @@ def position_velocity_loss(pred: torch.Tensor, target: torch.Tensor, vel_w: floa
 
 
 def mode_heads(cfg: ModelConfig, mode: str) -> list[tuple[int, int]]:
-    """(head, lag it publishes) trained in each mode: full uses head 0; causal every head; ahead the
-    heads covering lags depth x lookahead .. max_lag (the longer lags a stream can ask for)."""
+    """(head, lag it publishes) trained in each mode: full uses head 0; causal and ahead every head
+    (the ahead trunk's head k publishes lag depth x lookahead + k: all the lags a stream may ask for)."""
     if mode == "full":
         return [(0, 0)]
     if mode == "causal":
         return [(k, k) for k in range(cfg.max_lag + 1)]
-    D = cfg.ahead_delay
-    return [(k, D + k) for k in range(cfg.max_lag + 1 - D)]
-
-
-def mode_forward(model: DSTformer, x: torch.Tensor, mode: str) -> torch.Tensor:
-    return model(x, causal=mode != "full", ahead=mode == "ahead")
+    return [(k, cfg.ahead_delay + k) for k in range(cfg.max_lag + 1)]
 
 
 def mode_loss(model: DSTformer, x: torch.Tensor, target: torch.Tensor, mode: str, vel_w: float) -> torch.Tensor:
-    out = mode_forward(model, x, mode)
+    out = model(x, causal=mode != "full", ahead=mode == "ahead")
     T = target.shape[1]
     losses = [position_velocity_loss(head_predictions(out, k, lag), target[:, : T - lag], vel_w)
               for k, lag in mode_heads(model.cfg, mode)]
@@ -308,7 +303,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, data_dir=None, resume: bool = T
     train_clips = load_cached(data_dir, split="train", progress=progress)
     val_clips = load_cached(data_dir, split="val", progress=progress)
     T, TS = mcfg.window, cfg.stream_window or mcfg.window
-    samplers = {T: WindowSampler(train_clips, T, cfg.salsa_share), TS: WindowSampler(train_clips, TS, cfg.salsa_share)}
+    samplers = {n: WindowSampler(train_clips, n, cfg.salsa_share) for n in {T, TS}}
     val = build_val_set(val_clips, T, cfg.val_windows, cfg)
     val_stream = build_val_set(val_clips, max(TS, 3 * T), cfg.val_stream_windows, cfg, seed=4321)
     modes = modes_of(mcfg)
