@@ -170,13 +170,15 @@ def _listen(domain: int, n: int, out: Path, lag: int, node, pub):
         lnode.create_subscription(PointCloud2, "/human_pose_refined", record("/human_pose_refined"), qos)
         lnode.create_subscription(MarkerArray, "/human_pose_refined/markers", record("/human_pose_refined/markers"), qos)
         deadline = time.time() + 90 + n / FPS
+        import sys
         from tqdm import tqdm
-        bar = tqdm(total=n, desc="refined frames received", unit="frame")
+        # a log file (not a terminal) gets a line every 10 s, not one per spin
+        bar = tqdm(total=n, desc="refined frames received", unit="frame",
+                   mininterval=0.1 if sys.stderr.isatty() else 10.0)
         pub_done_at = None
         while time.time() < deadline:
             ex.spin_once(timeout_sec=0.05)
-            bar.n = len(received)
-            bar.refresh()
+            bar.update(len(received) - bar.n)  # redraws at most every mininterval
             if node.poll() is not None:
                 bar.close()
                 raise InputError(f"the node exited (code {node.returncode}); see {out / 'node.log'}")

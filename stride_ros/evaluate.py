@@ -25,6 +25,25 @@ Method = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
 
 EVAL_FPS = 30.0
 COLUMNS = ("mpjpe", "pa_mpjpe", "n_mpjpe", "accel", "abs")
+# frames until the person is fully seen again: what a lag-N refiner can and cannot know
+REVEAL_BINS = ((0, 0, "seen"), (1, 8, "1-8"), (9, 16, "9-16"), (17, 32, "17-32"), (33, None, "33+"))
+
+
+def frames_to_reveal(occluded: np.ndarray) -> np.ndarray:
+    """Per frame, how many frames later the next frame with no hidden joint comes (0: this frame is
+    fully seen; clip end counts as never: a large number). A lag-N refiner sees the end of an
+    occlusion only where this is at most N; offline sees it everywhere."""
+    T = len(occluded)
+    out = np.zeros(T, np.int64)
+    nxt = 10 ** 6
+    for t in range(T - 1, -1, -1):
+        nxt = t if not occluded[t] else nxt
+        out[t] = nxt - t
+    return out
+
+
+def reveal_masks(reveal: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: (reveal >= lo) & (reveal <= (hi if hi is not None else np.inf)) for lo, hi, name in REVEAL_BINS}
 
 
 @dataclass
@@ -82,12 +101,13 @@ class Report:
     n_clips: int = 0
     n_frames: int = 0
     occluded_share: float = 0.0
+    reveal_share: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     simulator: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"n_clips": self.n_clips, "n_frames": self.n_frames, "occluded_share": self.occluded_share,
-                "seed": self.seed, "simulator": self.simulator, "estimator_visible_frames": self.estimator_visible,
+                "reveal_share": self.reveal_share, "seed": self.seed, "simulator": self.simulator, "estimator_visible_frames": self.estimator_visible,
                 "methods": self.methods}
 
 
@@ -96,7 +116,7 @@ def evaluate_clip(clip: Clip, methods: dict[str, Method], seed: int, sim_cfg: Si
     """Simulate one clip's estimator stream and score every method on it."""
     sim = simulate(clip.gt, EVAL_FPS, clip_seed(seed, clip.name), sim_cfg)
     shown = np.where(np.isnan(sim.poses), sim.gt, sim.poses)
-    res = {"occ": sim.occluded_frames, "visible": metrics.per_frame_errors(shown, sim.gt), "errs": {},
+    res = {"occ": sim.occluded_frames, "reveal": frames_to_reveal(sim.occluded_frames), "visible": metrics.per_frame_errors(shown, sim.gt), "errs": {},
            "secs": {}, "sim": sim if keep else None, "outputs": {}}
     for name, fn in methods.items():
         t0 = time.perf_counter()
@@ -162,15 +182,23 @@ def run_benchmark(clips: list[Clip], methods: dict[str, Method], seed: int = 0,
                     simulator=describe(sim_cfg))
     report.occluded_share = float(np.concatenate(occ_masks).mean()) if clips else 0.0
     report.estimator_visible = metrics.summarize([r["visible"] for r in results], [~m for m in occ_masks])
+    bins = [reveal_masks(r["reveal"]) for r in results]
+    report.reveal_share = {b: float(np.concatenate([m[b] for m in bins]).mean()) if clips else 0.0
+                           for _, _, b in REVEAL_BINS}
     for name in methods:
         errs = [r["errs"][name] for r in results]
         report.methods[name] = {
             "all": metrics.summarize(errs, all_masks),
             "occluded": metrics.summarize(errs, occ_masks),
+            "by_reveal": {b: _or_none(metrics.summarize(errs, [m[b] for m in bins])["mpjpe"]) for _, _, b in REVEAL_BINS},
             "seconds": float(sum(r["secs"][name] for r in results)),
             "per_clip": {c.name: metrics.summarize([e], [m])["mpjpe"] for c, e, m in zip(clips, errs, all_masks)},
         }
     return report, traces
+
+
+def _or_none(x: float) -> float | None:
+    return None if np.isnan(x) else x
 
 
 def format_table(report: Report, reference: str = "one_euro") -> str:
@@ -190,6 +218,14 @@ def format_table(report: Report, reference: str = "one_euro") -> str:
         lines.append(f"{name:<18}" + "".join(f"{a[c]:9.1f}" for c in COLUMNS) + " |"
                      + "".join(f"{o[c]:10.1f}" for c in ("mpjpe", "pa_mpjpe", "accel", "abs"))
                      + f" | {ratio:>9} {occ_ratio:>8}")
+    if report.reveal_share:
+        names = [b for _, _, b in REVEAL_BINS]
+        lines += ["", "MPJPE by frames until the person is fully seen again (a lag-N refiner knows the end "
+                  "of an occlusion only within N):",
+                  f"{'method':<18}" + "".join(f"{b:>9}" for b in names),
+                  f"{'share of frames':<18}" + "".join(f"{100 * report.reveal_share[b]:8.0f}%" for b in names)]
+        for name, m in report.methods.items():
+            lines.append(f"{name:<18}" + "".join(f"{m['by_reveal'][b] or float('nan'):9.1f}" for b in names))
     v = report.estimator_visible
     lines.append(f"(estimator input on its visible frames: MPJPE {v['mpjpe']:.1f}, PA {v['pa_mpjpe']:.1f}, "
                  f"Accel {v['accel']:.1f}, Abs {v['abs']:.1f})")

@@ -60,3 +60,33 @@ def test_forced_trunk_rows_share_the_weights_and_name_bad_lags(prior_model):
         _with_trunk(prior_model, "causal", c.max_lag + 1)
     with pytest.raises(InputError, match="ahead trunk streams"):
         _with_trunk(prior_model, "ahead", c.ahead_delay - 1)
+
+
+def test_frames_to_reveal_counts_to_the_next_fully_seen_frame():
+    import numpy as np
+    from stride_ros.evaluate import frames_to_reveal, reveal_masks
+    occ = np.array([0, 1, 1, 1, 0, 0, 1, 1], bool)
+    r = frames_to_reveal(occ)
+    assert r[:6].tolist() == [0, 3, 2, 1, 0, 0]
+    assert (r[6:] > 10 ** 5).all()  # never seen again before the clip ends
+    masks = reveal_masks(r)
+    assert sum(m.astype(int) for m in masks.values()).tolist() == [1] * len(occ)  # every frame in one bin
+    assert masks["seen"].tolist() == (~occ).tolist() and masks["33+"][6:].all()
+
+
+def test_breakdown_by_reveal_is_in_the_report(tmp_path, synthetic_clip):
+    import numpy as np
+    np.savez(tmp_path / "walk.npz", poses=synthetic_clip, fps=30.0)
+    res = run_cli("evaluate", str(tmp_path / "walk.npz"), "--methods", "hold_last,linear_interp",
+                  "--json", str(tmp_path / "r.json"), "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert "MPJPE by frames until the person is fully seen again" in res.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    share = report["reveal_share"]
+    assert abs(sum(share.values()) - 1) < 1e-9 and abs(share["seen"] - (1 - report["occluded_share"])) < 1e-9
+    for m in report["methods"].values():
+        assert set(m["by_reveal"]) == set(share)
+        seen = m["by_reveal"]["seen"]
+        # the seen and occluded bins average back to the all-frames figure
+        occ_share = report["occluded_share"]
+        assert abs(seen * (1 - occ_share) + m["occluded"]["mpjpe"] * occ_share - m["all"]["mpjpe"]) < 1e-3
