@@ -90,3 +90,20 @@ def test_breakdown_by_reveal_is_in_the_report(tmp_path, synthetic_clip):
         # the seen and occluded bins average back to the all-frames figure
         occ_share = report["occluded_share"]
         assert abs(seen * (1 - occ_share) + m["occluded"]["mpjpe"] * occ_share - m["all"]["mpjpe"]) < 1e-3
+
+
+def test_each_ablation_row_adds_one_change_to_the_row_before():
+    """The ablation reads row by row; a default changing under a row would silently add a second
+    change to it (as the top-2 default once did to `tta:+gate`)."""
+    from dataclasses import asdict
+
+    from stride_ros.methods import ABLATION
+
+    added = {"tta:+vel": {"w_vel"}, "tta:+limb": {"w_limb"}, "tta:paper": {"w_nmpjp"},
+             "tta:+conf": {"confidence"}, "tta:+gate": {"gate_mm"}, "tta:+overlap": {"overlap"},
+             "tta:+top2": {"adapt_layers"}, "stride": {"holdout_share", "guard"}}
+    rows = list(ABLATION)
+    assert rows[1:] == list(added)
+    for before, row in zip(rows, rows[1:]):
+        a, b = asdict(ABLATION[before](30)), asdict(ABLATION[row](30))
+        assert {k for k in a if a[k] != b[k]} == added[row], row
