@@ -170,7 +170,6 @@ def _listen(domain: int, n: int, out: Path, lag: int, node, pub):
         lnode.create_subscription(PointCloud2, "/human_pose_refined", record("/human_pose_refined"), qos)
         lnode.create_subscription(MarkerArray, "/human_pose_refined/markers", record("/human_pose_refined/markers"), qos)
         deadline = time.time() + 90 + n / FPS
-        import sys
         from tqdm import tqdm
         # a log file (not a terminal) gets a line every 10 s, not one per spin
         bar = tqdm(total=n, desc="refined frames received", unit="frame",

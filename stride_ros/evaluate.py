@@ -198,7 +198,11 @@ def run_benchmark(clips: list[Clip], methods: dict[str, Method], seed: int = 0,
 
 
 def _or_none(x: float) -> float | None:
-    return None if np.isnan(x) else x
+    return None if np.isnan(x) else x  # an empty bin: null in JSON, not NaN
+
+
+def _nan_if_none(x: float | None) -> float:
+    return float("nan") if x is None else x
 
 
 def format_table(report: Report, reference: str = "one_euro") -> str:
@@ -225,7 +229,7 @@ def format_table(report: Report, reference: str = "one_euro") -> str:
                   f"{'method':<18}" + "".join(f"{b:>9}" for b in names),
                   f"{'share of frames':<18}" + "".join(f"{100 * report.reveal_share[b]:8.0f}%" for b in names)]
         for name, m in report.methods.items():
-            lines.append(f"{name:<18}" + "".join(f"{m['by_reveal'][b] or float('nan'):9.1f}" for b in names))
+            lines.append(f"{name:<18}" + "".join(f"{_nan_if_none(m['by_reveal'][b]):9.1f}" for b in names))
     v = report.estimator_visible
     lines.append(f"(estimator input on its visible frames: MPJPE {v['mpjpe']:.1f}, PA {v['pa_mpjpe']:.1f}, "
                  f"Accel {v['accel']:.1f}, Abs {v['abs']:.1f})")
