@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .baselines import interpolate_missing
+from .timeseries import interpolate_missing
 from .model import DSTformer
 from .offline import (blend, finish, mirror_input, mirror_output, predict_windows, prepare, window_starts,
                       windows)
@@ -304,7 +304,7 @@ def refine_offline(model: DSTformer, poses: np.ndarray, confidence: np.ndarray |
     """The whole STRIDE procedure on one clip -> complete absolute poses (same frame, length)."""
     t0 = time.perf_counter()
     T0 = len(poses)
-    x, root = prepare(poses, confidence, fps)
+    x, root, rot = prepare(poses, confidence, fps, model.cfg.canonical)
     W = model.cfg.window
     xw, starts = windows(x, W, max(1, W // 2) if cfg.overlap else W)
     prior_rel = blend(predict_windows(model, xw, cfg.flip).numpy(), starts, len(x), hard=not cfg.overlap)
@@ -322,6 +322,6 @@ def refine_offline(model: DSTformer, poses: np.ndarray, confidence: np.ndarray |
                 adapted_rel, adapted = rel, True
         if not adapted:
             log.warning("%s: falling back to the prior's output", reason)
-    out = finish(decode(adapted_rel, root), fps, T0)
+    out = finish(decode(adapted_rel, root, rot), fps, T0)
     return AdaptResult(out, adapted, reason, losses, time.perf_counter() - t0)
 

@@ -31,7 +31,7 @@ class Runner(Protocol):
     def empty_state(self) -> Any: ...
 
     def step(self, x: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
-        """x [1, 17, 4] -> (out [1, 17, L+1, 3], new state)."""
+        """x [1, 17, 4] -> (out [1, 17, H, 3], new state)."""
         ...
 
     def with_weights(self, state_dict: dict) -> "Runner":
@@ -244,7 +244,7 @@ class TensorRTRunner:  # pragma: no cover - needs TensorRT and a GPU
         self.context = engine.create_execution_context()
         self.W = model.cfg.window
         self.stream = torch.cuda.Stream()
-        self.out = torch.empty((1, 17, model.cfg.max_lag + 1, 3), device="cuda")
+        self.out = torch.empty((1, 17, model.cfg.n_heads, 3), device="cuda")
         row = (17, model.cfg.heads, 1, model.cfg.dim // model.cfg.heads)
         self.rows = [torch.empty(row, device="cuda") for _ in range(4 * model.cfg.depth)]
         self.keep = [torch.empty(17, model.cfg.dim, device="cuda") for _ in range(2 * model.cfg.depth if self.ahead else 0)]

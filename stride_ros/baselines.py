@@ -7,10 +7,12 @@ objective in `tune`), never on validation; the chosen values are the defaults be
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.signal import savgol_filter
+
+from .timeseries import interpolate_missing
 
 
 @dataclass(frozen=True)
@@ -38,33 +40,6 @@ def valid_mask(poses: np.ndarray, confidence: np.ndarray | None, threshold: floa
     if confidence is not None and threshold > 0:
         valid &= confidence >= threshold
     return valid
-
-
-def interpolate_missing(poses: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """STRIDE's pseudo-label rule, per joint: linear between valid frames, ends held.
-
-    Nothing is known about a joint never valid in the clip: it is put at the pelvis (or the first
-    joint that was seen), so outputs never hold NaN.
-    """
-    T = poses.shape[0]
-    out = np.array(poses, dtype=np.float64)
-    t = np.arange(T)
-    for j in range(poses.shape[1]):
-        v = valid[:, j]
-        if v.all():
-            continue
-        if not v.any():
-            out[:, j] = np.nan
-            continue
-        for c in range(3):
-            out[:, j, c] = np.interp(t, t[v], poses[v, j, c])
-    if np.isnan(out).any():  # joints never seen: put them at the pelvis (or any seen joint)
-        seen = ~np.isnan(out[0]).any(-1)
-        if not seen.any():
-            raise ValueError("no valid joint in the whole sequence: nothing to refine")
-        anchor = out[:, 0] if seen[0] else out[:, np.flatnonzero(seen)[0]]
-        out[:, ~seen] = anchor[:, None]
-    return out.astype(np.float32)
 
 
 def hold_last(poses: np.ndarray, confidence: np.ndarray | None = None, fps: float = 30.0,
@@ -152,9 +127,25 @@ def savitzky_golay(poses: np.ndarray, confidence: np.ndarray | None = None, fps:
     return savgol_filter(filled, win, order, axis=0, mode="interp").astype(np.float32)
 
 
+def raw_held(poses: np.ndarray, confidence: np.ndarray | None = None, fps: float = 30.0) -> np.ndarray:
+    """The estimator's output as a consumer holds it: every published joint kept, whatever its
+    confidence, each gap held at the last value (the reference "raw input" row)."""
+    return hold_last(poses, None, fps, threshold=0.0)
+
+
+def one_euro_interp(poses: np.ndarray, confidence: np.ndarray | None = None, fps: float = 30.0,
+                    params: OneEuroParams = ONE_EURO_TUNED) -> np.ndarray:
+    """Offline One Euro: gaps first bridged by linear interpolation (which needs the frames after
+    them), then the filter (the real data README's reference row, with this project's parameters)."""
+    filled = linear_interpolation(poses, confidence, fps, threshold=params.threshold)
+    return one_euro(filled, None, fps, replace(params, threshold=0.0))
+
+
 BASELINES = {
+    "raw": raw_held,
     "hold_last": hold_last,
     "linear_interp": linear_interpolation,
     "one_euro": one_euro,
+    "one_euro_interp": one_euro_interp,
     "savgol": savitzky_golay,
 }

@@ -22,8 +22,8 @@ from .model import DSTformer
 from .simulator import simulate
 from .streaming import StreamConfig, StreamingRefiner
 from .synthetic import synthetic_walk
+from .timeseries import MODEL_FPS
 
-FPS = 30.0
 
 
 @dataclass
@@ -65,8 +65,8 @@ def machine() -> str:
 def make_streams(people: int, frames: int, seed: int = 0) -> list:
     sims = []
     for k in range(people):
-        gt = synthetic_walk(seconds=frames / FPS + 0.1, fps=FPS, seed=seed + k)[:frames]
-        sims.append(simulate(gt, FPS, seed=100 + k))
+        gt = synthetic_walk(seconds=frames / MODEL_FPS + 0.1, fps=MODEL_FPS, seed=seed + k)[:frames]
+        sims.append(simulate(gt, MODEL_FPS, seed=100 + k))
     return sims
 
 
@@ -80,11 +80,11 @@ def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag:
     try:
         for t in range(T):
             if paced:
-                while time.perf_counter() < start + t / FPS:
+                while time.perf_counter() < start + t / MODEL_FPS:
                     time.sleep(0.0005)
             persons = {k: (s.poses[t], s.confidence[t]) for k, s in enumerate(sims) if not np.isnan(s.poses[t]).all()}
             t0 = time.perf_counter()
-            r.push(t / FPS, persons)
+            r.push(t / MODEL_FPS, persons)
             lat.append(time.perf_counter() - t0)
     finally:
         r.close()
@@ -95,7 +95,7 @@ def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag:
 
 
 def run_one_euro(sims: list) -> Row:
-    filters = [OneEuroFilter(fps=FPS) for _ in sims]
+    filters = [OneEuroFilter(fps=MODEL_FPS) for _ in sims]
     lat = []
     for t in range(len(sims[0].gt)):
         t0 = time.perf_counter()

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .timeseries import resample
 
 
 @dataclass
@@ -187,20 +188,6 @@ def to_h36m(motion: Motion, scale: float = CM_TO_M) -> np.ndarray:
     out[:, 11], out[:, 12], out[:, 13] = g("lShldr"), g("lForeArm"), g("lHand")
     out[:, 14], out[:, 15], out[:, 16] = g("rShldr"), g("rForeArm"), g("rHand")
     return (out * scale).astype(np.float32)
-
-
-def resample(poses: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
-    """Linear resampling in time of [T, ...] positions."""
-    if abs(fps_in - fps_out) < 1e-9:
-        return poses
-    T = poses.shape[0]
-    duration = (T - 1) / fps_in
-    n_out = int(np.floor(duration * fps_out + 1e-9)) + 1
-    t = np.arange(n_out) * (fps_in / fps_out)
-    i0 = np.clip(np.floor(t).astype(int), 0, T - 1)
-    i1 = np.clip(i0 + 1, 0, T - 1)
-    w = (t - i0).reshape(-1, *([1] * (poses.ndim - 1)))
-    return ((1 - w) * poses[i0] + w * poses[i1]).astype(poses.dtype)
 
 
 def load_h36m(path: str | Path, fps_out: float | None = None, fps_in: float | None = None,

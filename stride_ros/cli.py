@@ -44,32 +44,65 @@ def cmd_convert(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .evaluate import (clips_from_paths, clips_from_split, format_table, plot_clip, run_benchmark,
-                           save_json)
+    from .evaluate import (clips_from_paths, clips_from_split, format_per_case, format_table, plot_clip, real_cases,
+                           run_benchmark, save_json, simulated_cases)
     from .methods import build_methods
 
-    clips = clips_from_paths(a.inputs) if a.inputs else clips_from_split(a.split, a.data, max_clips=a.max_clips)
-    if a.max_clips and a.inputs:
-        clips = clips[: a.max_clips]
-    if not clips:
-        raise InputError("no clips to evaluate")
-    factory = partial(build_methods, a.methods, model=a.model, tta_steps=a.tta_steps, lags=a.lags, device=a.device)
-    methods = factory()
-    keep = a.plot_clip or clips[0].name
-    if keep not in {c.name for c in clips}:
-        raise InputError(f"--plot-clip {keep}: no such clip (have e.g. {clips[0].name})")
     if a.jobs < 1:
         raise InputError(f"--jobs {a.jobs}: expected 1 or more")
-    report, traces = run_benchmark(clips, methods, seed=a.seed, progress=not a.quiet, keep_clip=keep,
-                                   jobs=a.jobs, factory=factory)
-    print(format_table(report))
+    if a.real is not None:
+        if a.inputs:
+            raise InputError("--real evaluates the real cases; give no motion files with it")
+        if a.family != "sim":
+            raise InputError("--family picks a simulated estimator; it does not apply to --real")
+        cases = real_cases(a.real or None, [m for m in (a.motions or "").split(",") if m] or None)
+        source = f"real: {len(cases)} cases of real estimator output (MediaPipe BlazePose, TotalCapture truth)"
+    else:
+        clips = clips_from_paths(a.inputs) if a.inputs else clips_from_split(a.split, a.data, max_clips=a.max_clips)
+        cases = simulated_cases(clips, a.family, a.seed)
+        source = f"simulated: {a.family}"
+    if a.max_clips:
+        cases = cases[: a.max_clips]
+    if not cases:
+        raise InputError("no clips to evaluate")
+    keep = a.plot_clip or cases[0].name
+    if keep not in {c.name for c in cases}:
+        raise InputError(f"--plot-clip {keep}: no such clip (have e.g. {cases[0].name})")
+    if a.plot:
+        _writable(a.plot, ".png")
+    if a.json:
+        _writable(a.json, ".json")
+    factory = partial(build_methods, a.methods, model=a.model, tta_steps=a.tta_steps, lags=a.lags, device=a.device)
+    methods = factory()
+    report, traces = run_benchmark(cases, methods, seed=a.seed, progress=not a.quiet, keep_clip=keep,
+                                   jobs=a.jobs, factory=factory, source=source)
+    reference = "one_euro" if "one_euro" in methods else next(iter(methods))
+    print(format_table(report, reference))
+    if a.real is not None:
+        print()
+        print(format_per_case(report, list(methods)[-3:]))
     if a.json:
         save_json(report, a.json)
         print(f"wrote {a.json}")
     if a.plot:
-        plot_clip(traces, a.plot, title=f"{keep}: error over time (occluded spans shaded)")
+        label = "missed frames" if a.real is not None else "occluded spans"
+        plot_clip(traces, a.plot, title=f"{keep}: error over time ({label} shaded)")
         print(f"wrote {a.plot}")
     return 0
+
+
+def _writable(path: str, suffix: str) -> Path:
+    """An output path checked before any work: right suffix, and a folder that exists or can be made."""
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise InputError(f"{p}: output must end in {suffix}")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{p}: cannot create its folder ({e.strerror})") from None
+    if not os.access(p.parent, os.W_OK):
+        raise InputError(f"{p}: folder is not writable")
+    return p
 
 
 def _load_model(path: str | None, device: str = "cpu", threads: int | None = None):
@@ -229,15 +262,27 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from .model import CONFIGS
-    from .train import TrainConfig, train
+    from .train import FAMILY_MIX, TrainConfig, train
+    from .zoo import FAMILIES
 
     if a.model not in CONFIGS:
         raise InputError(f"--model {a.model}: unknown configuration (known: {', '.join(CONFIGS)})")
     if a.init and not Path(a.init).exists():
         raise InputError(f"--init {a.init}: no such model file")
+    families = dict(FAMILY_MIX)
+    if a.families:
+        try:
+            families = {k.strip(): float(v) for k, v in (item.split("=") for item in a.families.split(","))}
+        except ValueError:
+            raise InputError(f"--families {a.families!r}: expected name=share pairs, e.g. sim=0.5,lifting=0.5") from None
+        unknown = set(families) - set(FAMILIES)
+        if unknown or not any(v > 0 for v in families.values()) or any(v < 0 for v in families.values()):
+            raise InputError(f"--families: unknown {sorted(unknown) or 'none'}, known {', '.join(FAMILIES)}; "
+                             "shares must be >= 0 with one above 0")
     cfg = TrainConfig(model=a.model, steps=a.steps, batch=a.batch, lr=a.lr, threads=a.threads,
                       epoch_steps=a.epoch_steps, seed=a.seed, init=a.init, stream_window=a.stream_window,
-                      stream_batch=a.stream_batch, warmup=a.warmup)
+                      stream_batch=a.stream_batch, warmup=a.warmup, families=families,
+                      val_families=tuple(f for f in ("sim", "blazepose")))
     path = train(cfg, a.output, data_dir=a.data, resume=not a.no_resume, progress=not a.quiet)
     print(f"checkpoint: {path} (loss curve: {Path(a.output) / 'loss_curve.png'})")
     return 0
@@ -287,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("inputs", nargs="*", help="ground-truth .bvh/.npz files or folders "
                    "(default: the validation subjects of the shared mocap)")
     s.add_argument("--split", default="val", choices=["val", "train"], help="mocap split when no inputs")
+    s.add_argument("--family", default="sim", help="simulated estimator family from the zoo: sim (default), "
+                   "blazepose, lifting, uncalibrated, hfr_drops")
+    s.add_argument("--real", nargs="?", const="", default=None, metavar="DIR",
+                   help="evaluate on real estimator output with motion-capture truth instead "
+                   "(DIR of <case>.in.npz/.gt.npz; default: $STRIDE_ROS_REAL or ../shared/data/real)")
+    s.add_argument("--motions", help="with --real: only these motions (comma list, e.g. freestyle2,freestyle3)")
     s.add_argument("--data", help="mocap folder (default: $STRIDE_ROS_DATA or ../shared/data/mocap)")
     s.add_argument("--methods", default="baselines,prior,stride",
                    help="comma list of methods or groups (baselines, ablation, stream, all); "
@@ -319,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames per causal/ahead training sequence (default 243: a stream's trunk sees "
                         "far more than one window; 0: the model's window)")
     s.add_argument("--stream-batch", type=int, default=6, help="sequences per causal/ahead step (default 6)")
+    s.add_argument("--families", help="estimator families and their shares, e.g. sim=0.3,blazepose=0.25 "
+                   "(default: the zoo mix in train.FAMILY_MIX; a family left out is unseen)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--data", help="mocap folder (default: $STRIDE_ROS_DATA or ../shared/data/mocap)")
     s.add_argument("--no-resume", action="store_true", help="start over even if the folder has a run")

@@ -25,8 +25,8 @@ from . import metrics
 from .baselines import one_euro
 from .errors import InputError
 from .posefile import PoseSequence, load_poses, save_poses
+from .timeseries import MODEL_FPS
 
-FPS = 30.0
 
 
 def _domain() -> int:
@@ -169,7 +169,7 @@ def _listen(domain: int, n: int, out: Path, lag: int, node, pub):
         lnode.create_subscription(PointCloud2, "/human_pose", record("/human_pose"), qos)
         lnode.create_subscription(PointCloud2, "/human_pose_refined", record("/human_pose_refined"), qos)
         lnode.create_subscription(MarkerArray, "/human_pose_refined/markers", record("/human_pose_refined/markers"), qos)
-        deadline = time.time() + 90 + n / FPS
+        deadline = time.time() + 90 + n / MODEL_FPS
         from tqdm import tqdm
         # a log file (not a terminal) gets a line every 10 s, not one per spin
         bar = tqdm(total=n, desc="refined frames received", unit="frame",
@@ -202,7 +202,7 @@ def _report(sim, sent: dict, received: dict, out: Path, bag_path: Path, lag: int
     lat = []
     for m in received["msgs"]:
         st = m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
-        k = int(round((st - t0) * FPS))
+        k = int(round((st - t0) * MODEL_FPS))
         people = cloud_to_persons(m)
         if 0 <= k < n and 0 in people:
             refined[k] = people[0][0]
@@ -216,7 +216,7 @@ def _report(sim, sent: dict, received: dict, out: Path, bag_path: Path, lag: int
     # fill the few frames before the first detection for scoring (as any consumer would hold)
     idx = np.flatnonzero(got)
     filled = refined[idx[np.clip(np.searchsorted(idx, np.arange(n), side="right") - 1, 0, len(idx) - 1)]]
-    oe = one_euro(sim.poses, sim.confidence, FPS)
+    oe = one_euro(sim.poses, sim.confidence, MODEL_FPS)
     rows = {"stride_ros (node)": filled, "one_euro": oe}
     table = {name: metrics.summarize([metrics.per_frame_errors(p, sim.gt)], [np.ones(n, bool)]) for name, p in rows.items()}
     occ = {name: metrics.summarize([metrics.per_frame_errors(p, sim.gt)], [sim.occluded_frames]) for name, p in rows.items()}

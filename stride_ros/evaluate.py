@@ -1,7 +1,10 @@
-"""The accuracy benchmark: ground-truth motion -> simulated estimator -> every method -> metrics.
+"""The accuracy benchmark: cases (estimator output + truth) -> every method -> metrics.
 
-Every method sees the same simulated input for a clip (seeded by clip name), so rows are directly
-comparable. Later stages (the prior, STRIDE, the streaming refiner) add rows through `METHODS`.
+A case is either simulated (ground-truth motion through one family of the estimator zoo, seeded by
+clip name, so every method sees the same input) or real (a real estimator's output with its
+motion-capture truth, realdata.py). Every method sees the same input per case, so rows compare
+directly; methods come from methods.py. Real cases are scored on the joints both sides define the
+same way, and their "occluded" frames are the frames the detector missed.
 """
 from __future__ import annotations
 
@@ -14,8 +17,8 @@ from typing import Callable
 import numpy as np
 
 from . import metrics
-from .baselines import BASELINES
-from .bvh import load_h36m, resample
+from .bvh import load_h36m
+from .timeseries import MODEL_FPS, resample
 from .errors import InputError
 from .posefile import load_poses
 from .simulator import Simulated, SimulatorConfig, clip_seed, describe, simulate
@@ -23,7 +26,7 @@ from .simulator import Simulated, SimulatorConfig, clip_seed, describe, simulate
 # (poses with NaN, confidence, fps) -> complete poses
 Method = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
 
-EVAL_FPS = 30.0
+EVAL_FPS = MODEL_FPS  # clips are scored at the prior's own rate
 COLUMNS = ("mpjpe", "pa_mpjpe", "n_mpjpe", "accel", "abs")
 # frames until the person is fully seen again: what a lag-N refiner can and cannot know
 REVEAL_BINS = ((0, 0, "seen"), (1, 8, "1-8"), (9, 16, "9-16"), (17, 32, "17-32"), (33, None, "33+"))
@@ -95,6 +98,42 @@ def clips_from_split(split: str = "val", data_dir=None, fps: float = EVAL_FPS,
 
 
 @dataclass
+class Case:
+    """One estimator stream with its truth, as every method will see it."""
+    name: str
+    sim: Simulated  # poses (NaN missing), confidence, gt, occluded [T, 17], fps
+    joints: np.ndarray | None = None  # scored joints (None: all 17); the pelvis must come first
+
+
+def simulated_cases(clips: list[Clip], family: str = "sim", seed: int = 0,
+                    sim_cfg: SimulatorConfig = SimulatorConfig()) -> list[Case]:
+    """Each clip through one estimator family. `sim` reproduces the original benchmark exactly."""
+    from .zoo import FAMILIES, corrupt
+    if family not in FAMILIES:
+        raise InputError(f"--family {family}: unknown (known: {', '.join(FAMILIES)})")
+    cases = []
+    for c in clips:
+        if family == "sim":
+            sim = simulate(c.gt, EVAL_FPS, clip_seed(seed, c.name), sim_cfg)
+        else:
+            fps = FAMILIES[family].fps
+            gt = c.gt if fps == EVAL_FPS else resample(c.gt, EVAL_FPS, fps)
+            sim = corrupt(family, gt, fps, np.random.default_rng(clip_seed(seed, c.name)))
+        cases.append(Case(c.name, sim))
+    return cases
+
+
+def real_cases(folder=None, motions: list[str] | None = None) -> list[Case]:
+    """The real development set (realdata.py) as cases: occluded = the detector found nobody."""
+    from .realdata import COMPARABLE, load_cases
+    out = []
+    for rc in load_cases(folder, motions):
+        occ = np.repeat(rc.missing[:, None], rc.gt.shape[1], 1)
+        out.append(Case(rc.name, Simulated(rc.poses, rc.confidence, rc.gt, occ, rc.fps, np.eye(4)), COMPARABLE))
+    return out
+
+
+@dataclass
 class Report:
     methods: dict[str, dict] = field(default_factory=dict)
     estimator_visible: dict[str, float] = field(default_factory=dict)
@@ -104,25 +143,30 @@ class Report:
     reveal_share: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     simulator: dict = field(default_factory=dict)
+    source: str = "simulated: sim"  # which cases: a zoo family, or real estimator output
+    occluded_label: str = "occluded"  # real cases: frames the detector missed
+    joints: list[int] | None = None
 
     def to_json(self) -> dict:
-        return {"n_clips": self.n_clips, "n_frames": self.n_frames, "occluded_share": self.occluded_share,
-                "reveal_share": self.reveal_share, "seed": self.seed, "simulator": self.simulator, "estimator_visible_frames": self.estimator_visible,
+        return {"source": self.source, "n_clips": self.n_clips, "n_frames": self.n_frames,
+                "occluded_share": self.occluded_share, "occluded_label": self.occluded_label,
+                "joints": self.joints, "reveal_share": self.reveal_share, "seed": self.seed,
+                "simulator": self.simulator, "estimator_visible_frames": self.estimator_visible,
                 "methods": self.methods}
 
 
-def evaluate_clip(clip: Clip, methods: dict[str, Method], seed: int, sim_cfg: SimulatorConfig,
-                  keep: bool = False) -> dict:
-    """Simulate one clip's estimator stream and score every method on it."""
-    sim = simulate(clip.gt, EVAL_FPS, clip_seed(seed, clip.name), sim_cfg)
+def evaluate_case(case: Case, methods: dict[str, Method], keep: bool = False) -> dict:
+    """Score every method on one case."""
+    sim, J = case.sim, case.joints
     shown = np.where(np.isnan(sim.poses), sim.gt, sim.poses)
-    res = {"occ": sim.occluded_frames, "reveal": frames_to_reveal(sim.occluded_frames), "visible": metrics.per_frame_errors(shown, sim.gt), "errs": {},
-           "secs": {}, "sim": sim if keep else None, "outputs": {}}
+    res = {"occ": sim.occluded_frames, "reveal": frames_to_reveal(sim.occluded_frames),
+           "visible": metrics.per_frame_errors(shown, sim.gt, J), "errs": {}, "secs": {},
+           "sim": sim if keep else None, "outputs": {}}
     for name, fn in methods.items():
         t0 = time.perf_counter()
         out = fn(sim.poses, sim.confidence, sim.fps)
         res["secs"][name] = time.perf_counter() - t0
-        res["errs"][name] = metrics.per_frame_errors(out, sim.gt)
+        res["errs"][name] = metrics.per_frame_errors(out, sim.gt, J)
         if keep:
             res["outputs"][name] = out
     return res
@@ -137,53 +181,56 @@ def _worker_init(factory) -> None:
     _WORKER_METHODS.update(factory())
 
 
-def _worker_clip(clip: Clip, seed: int, sim_cfg: SimulatorConfig, keep: bool) -> dict:
-    return evaluate_clip(clip, _WORKER_METHODS, seed, sim_cfg, keep)
+def _worker_case(case: Case, keep: bool) -> dict:
+    return evaluate_case(case, _WORKER_METHODS, keep)
 
 
-def run_benchmark(clips: list[Clip], methods: dict[str, Method], seed: int = 0,
-                  sim_cfg: SimulatorConfig = SimulatorConfig(), progress: bool = True,
-                  keep_clip: str | None = None, jobs: int = 1, factory=None) -> tuple[Report, dict]:
-    """Evaluate every method on every clip. Returns the report and, for `keep_clip`, its traces.
+def run_benchmark(cases: list[Case], methods: dict[str, Method], seed: int = 0, progress: bool = True,
+                  keep_clip: str | None = None, jobs: int = 1, factory=None, source: str = "simulated: sim",
+                  sim_cfg: SimulatorConfig = SimulatorConfig()) -> tuple[Report, dict]:
+    """Evaluate every method on every case. Returns the report and, for `keep_clip`, its traces.
 
-    jobs > 1 spreads clips over processes; `factory` (picklable, returns the methods) builds each
-    process's own methods (models are loaded once per process, not sent per clip).
+    jobs > 1 spreads cases over processes; `factory` (picklable, returns the methods) builds each
+    process's own methods (models are loaded once per process, not sent per case).
     """
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(clips), desc=f"evaluating {len(methods)} methods", unit="clip")
-    results: list[dict | None] = [None] * len(clips)
-    if jobs > 1 and factory is not None and len(clips) > 1:
+        bar = tqdm(total=len(cases), desc=f"evaluating {len(methods)} methods", unit="case")
+    results: list[dict | None] = [None] * len(cases)
+    if jobs > 1 and factory is not None and len(cases) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
                                  initargs=(factory,)) as ex:
-            futs = {ex.submit(_worker_clip, c, seed, sim_cfg, c.name == keep_clip): i for i, c in enumerate(clips)}
+            futs = {ex.submit(_worker_case, c, c.name == keep_clip): i for i, c in enumerate(cases)}
             for fut in as_completed(futs):
                 results[futs[fut]] = fut.result()
                 if bar:
                     bar.update()
     else:
-        for i, clip in enumerate(clips):
-            results[i] = evaluate_clip(clip, methods, seed, sim_cfg, clip.name == keep_clip)
+        for i, case in enumerate(cases):
+            results[i] = evaluate_case(case, methods, case.name == keep_clip)
             if bar:
-                bar.set_postfix_str(clip.name)
+                bar.set_postfix_str(case.name)
                 bar.update()
     if bar:
         bar.close()
     traces: dict = {}
-    for clip, r in zip(clips, results):
+    for case, r in zip(cases, results):
         if r["sim"] is not None:
-            traces = {"sim": r["sim"], "outputs": r["outputs"]}
-    all_masks = [np.ones(len(c.gt), bool) for c in clips]
+            traces = {"sim": r["sim"], "outputs": r["outputs"], "joints": case.joints}
+    all_masks = [np.ones(len(c.sim.gt), bool) for c in cases]
     occ_masks = [r["occ"] for r in results]
-    report = Report(n_clips=len(clips), n_frames=int(sum(len(c.gt) for c in clips)), seed=seed,
-                    simulator=describe(sim_cfg))
-    report.occluded_share = float(np.concatenate(occ_masks).mean()) if clips else 0.0
+    real = source.startswith("real")
+    report = Report(n_clips=len(cases), n_frames=int(sum(len(c.sim.gt) for c in cases)), seed=seed,
+                    simulator={} if real else describe(sim_cfg), source=source,
+                    occluded_label="missed" if real else "occluded",
+                    joints=None if cases[0].joints is None else [int(j) for j in cases[0].joints])
+    report.occluded_share = float(np.concatenate(occ_masks).mean()) if cases else 0.0
     report.estimator_visible = metrics.summarize([r["visible"] for r in results], [~m for m in occ_masks])
     bins = [reveal_masks(r["reveal"]) for r in results]
-    report.reveal_share = {b: float(np.concatenate([m[b] for m in bins]).mean()) if clips else 0.0
+    report.reveal_share = {b: float(np.concatenate([m[b] for m in bins]).mean()) if cases else 0.0
                            for _, _, b in REVEAL_BINS}
     for name in methods:
         errs = [r["errs"][name] for r in results]
@@ -192,7 +239,9 @@ def run_benchmark(clips: list[Clip], methods: dict[str, Method], seed: int = 0,
             "occluded": metrics.summarize(errs, occ_masks),
             "by_reveal": {b: _or_none(metrics.summarize(errs, [m[b] for m in bins])["mpjpe"]) for _, _, b in REVEAL_BINS},
             "seconds": float(sum(r["secs"][name] for r in results)),
-            "per_clip": {c.name: metrics.summarize([e], [m])["mpjpe"] for c, e, m in zip(clips, errs, all_masks)},
+            "per_clip": {c.name: metrics.summarize([e], [m])["mpjpe"] for c, e, m in zip(cases, errs, all_masks)},
+            "per_clip_occluded": {c.name: _or_none(metrics.summarize([e], [m])["mpjpe"])
+                                  for c, e, m in zip(cases, errs, occ_masks)},
         }
     return report, traces
 
@@ -206,11 +255,14 @@ def _nan_if_none(x: float | None) -> float:
 
 
 def format_table(report: Report, reference: str = "one_euro") -> str:
-    head = (f"{'method':<18}" + "".join(f"{c:>9}" for c in ("MPJPE", "PA-MPJPE", "N-MPJPE", "Accel", "Abs"))
-            + " |" + "".join(f"{c:>10}" for c in ("occ MPJPE", "occ PA", "occ Accel", "occ Abs"))
-            + f" | {'MPJPE/ref':>9} {'occ/ref':>8}")
-    lines = [f"{report.n_clips} clips, {report.n_frames} frames at {EVAL_FPS:g} fps, "
-             f"{100 * report.occluded_share:.0f}% of frames occluded; errors in mm (Accel mm/frame^2)",
+    o_ = "miss" if report.occluded_label == "missed" else "occ"
+    head = (f"{'method':<22}" + "".join(f"{c:>9}" for c in ("MPJPE", "PA-MPJPE", "N-MPJPE", "Accel", "Abs"))
+            + " |" + "".join(f"{o_ + ' ' + c:>11}" for c in ("MPJPE", "PA", "Accel", "Abs"))
+            + f" | {'MPJPE/ref':>9} {o_ + '/ref':>8}")
+    joints = "all 17 joints" if report.joints is None else f"{len(report.joints)} comparable joints"
+    lines = [f"{report.source}: {report.n_clips} cases, {report.n_frames} frames, "
+             f"{100 * report.occluded_share:.0f}% of frames {report.occluded_label}; {joints}; errors in mm "
+             f"(Accel mm/frame^2); ref = {reference}",
              head, "-" * len(head)]
     ref = report.methods.get(reference)
     for name, m in report.methods.items():
@@ -219,20 +271,35 @@ def format_table(report: Report, reference: str = "one_euro") -> str:
         if ref:
             ratio = f"{a['mpjpe'] / ref['all']['mpjpe']:.3f}"
             occ_ratio = f"{o['mpjpe'] / ref['occluded']['mpjpe']:.3f}"
-        lines.append(f"{name:<18}" + "".join(f"{a[c]:9.1f}" for c in COLUMNS) + " |"
-                     + "".join(f"{o[c]:10.1f}" for c in ("mpjpe", "pa_mpjpe", "accel", "abs"))
+        lines.append(f"{name:<22}" + "".join(f"{a[c]:9.1f}" for c in COLUMNS) + " |"
+                     + "".join(f"{o[c]:11.1f}" for c in ("mpjpe", "pa_mpjpe", "accel", "abs"))
                      + f" | {ratio:>9} {occ_ratio:>8}")
     if report.reveal_share:
         names = [b for _, _, b in REVEAL_BINS]
         lines += ["", "MPJPE by frames until the person is fully seen again (a lag-N refiner knows the end "
                   "of an occlusion only within N):",
-                  f"{'method':<18}" + "".join(f"{b:>9}" for b in names),
-                  f"{'share of frames':<18}" + "".join(f"{100 * report.reveal_share[b]:8.0f}%" for b in names)]
+                  f"{'method':<22}" + "".join(f"{b:>9}" for b in names),
+                  f"{'share of frames':<22}" + "".join(f"{100 * report.reveal_share[b]:8.0f}%" for b in names)]
         for name, m in report.methods.items():
-            lines.append(f"{name:<18}" + "".join(f"{_nan_if_none(m['by_reveal'][b]):9.1f}" for b in names))
+            lines.append(f"{name:<22}" + "".join(f"{_nan_if_none(m['by_reveal'][b]):9.1f}" for b in names))
     v = report.estimator_visible
     lines.append(f"(estimator input on its visible frames: MPJPE {v['mpjpe']:.1f}, PA {v['pa_mpjpe']:.1f}, "
                  f"Accel {v['accel']:.1f}, Abs {v['abs']:.1f})")
+    return "\n".join(lines)
+
+
+def format_per_case(report: Report, names: list[str]) -> str:
+    """MPJPE per case (and on its occluded/missed frames) for a few methods."""
+    o_ = "miss" if report.occluded_label == "missed" else "occ"
+    head = f"{'case':<28}" + "".join(f"{n[:14]:>15}{o_:>6}" for n in names)
+    lines = [head, "-" * len(head)]
+    for case in next(iter(report.methods.values()))["per_clip"]:
+        row = f"{case:<28}"
+        for n in names:
+            m = report.methods[n]
+            occ = m["per_clip_occluded"][case]
+            row += f"{m['per_clip'][case]:15.1f}" + (f"{occ:6.0f}" if occ is not None else f"{'-':>6}")
+        lines.append(row)
     return "\n".join(lines)
 
 
@@ -243,6 +310,7 @@ def plot_clip(traces: dict, path: str | Path, title: str = "") -> None:
     import matplotlib.pyplot as plt
 
     sim: Simulated = traces["sim"]
+    J = traces.get("joints")
     t = np.arange(len(sim.gt)) / sim.fps
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1.2]})
@@ -255,8 +323,9 @@ def plot_clip(traces: dict, path: str | Path, title: str = "") -> None:
                 axis.axvspan(t[a], t[min(b, len(t) - 1)], color="grey", alpha=alpha, lw=0,
                              label=label if (k == 0 and axis is ax) else None)
     for name, out in traces["outputs"].items():
-        ax.plot(t, metrics.mpjpe_per_frame(out, sim.gt), lw=1.2, label=name)
-        ax2.plot(t, metrics.abs_error_per_frame(out, sim.gt), lw=1.0)
+        o, g = (out, sim.gt) if J is None else (out[:, J], sim.gt[:, J])
+        ax.plot(t, metrics.mpjpe_per_frame(o, g), lw=1.2, label=name)
+        ax2.plot(t, metrics.abs_error_per_frame(o, g), lw=1.0)
     ax.set_ylabel("MPJPE (mm)")
     ax2.set_ylabel("abs. error (mm)")
     ax2.set_xlabel("time (s)")
@@ -273,6 +342,3 @@ def save_json(report: Report, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(report.to_json(), indent=1))
 
-
-def baseline_methods() -> dict[str, Method]:
-    return dict(BASELINES)

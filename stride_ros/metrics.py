@@ -74,11 +74,17 @@ PER_FRAME = {
 }
 
 
-def per_frame_errors(pred: np.ndarray, gt: np.ndarray) -> dict[str, np.ndarray]:
+def per_frame_errors(pred: np.ndarray, gt: np.ndarray, joints: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every metric per frame; `joints` restricts scoring to those joints (the pelvis first: it is
+    the root every root-relative metric aligns on)."""
     if pred.shape != gt.shape:
         raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
     if np.isnan(pred).any():
         raise ValueError("prediction contains NaN: every method must output complete poses")
+    if joints is not None:
+        if joints[0] != 0:
+            raise ValueError("scored joints must start with the pelvis (joint 0)")
+        pred, gt = pred[..., joints, :], gt[..., joints, :]
     return {name: fn(pred, gt) for name, fn in PER_FRAME.items()}
 
 

@@ -2,8 +2,9 @@
 
 Input  [B, T, 17, 4]: per frame, joints relative to that frame's pelvis (metres) + confidence
        (0 = missing; a missing joint's position is 0). See representation.py for why.
-Output [B, T, 17, L+1, 3]: pelvis-relative refined joints. Lag head k of frame t is the pose of
-       frame t-k; in full (bidirectional) mode only k = 0 is used.
+Output [B, T, 17, H, 3], H = L+1+F heads: pelvis-relative refined joints. Lag head k (0..L) of
+       frame t is the pose of frame t-k; lead head L+h (h = 1..F, causal mode) forecasts frame t+h.
+       In full (bidirectional) mode only head 0 is used.
 
 Two deliberate departures from MotionBERT, both for streaming:
 - temporal position is a learned *relative* bias per head (offset -W+1..W-1) instead of an absolute
@@ -40,6 +41,8 @@ class ModelConfig:
     in_channels: int = 4
     lookahead: int = 0  # ahead mode: future frames each temporal layer sees (0: no ahead mode)
     ahead_from: int = 0  # smallest lag streamed by the ahead trunk (0: from its delay); set by measurement
+    max_lead: int = 0  # forecast heads: lead 1..max_lead frames (the pose that many frames after the newest)
+    canonical: bool = False  # trained on per-track canonical frames (canonical.py), not the raw input frame
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,6 +51,17 @@ class ModelConfig:
     def ahead_delay(self) -> int:
         """Frames between the newest input and the frame the ahead trunk's top answers for."""
         return self.depth * self.lookahead
+
+    @property
+    def n_heads(self) -> int:
+        """Output heads per token: lags 0..max_lag, then leads 1..max_lead."""
+        return self.max_lag + 1 + self.max_lead
+
+    def lead_head(self, lead: int) -> int:
+        """Index of the head forecasting `lead` frames ahead of the newest frame (1..max_lead)."""
+        if not 1 <= lead <= self.max_lead:
+            raise ValueError(f"lead {lead}: this model forecasts 1..{self.max_lead} frames ahead")
+        return self.max_lag + lead
 
     @property
     def modes(self) -> int:
@@ -69,7 +83,8 @@ CONFIGS: dict[str, ModelConfig] = {
     # as published (MotionBERT/STRIDE): ~42.5 M parameters
     "paper": ModelConfig(dim=512, depth=5, heads=8, mlp_ratio=2.0, window=243),
     # chosen by measurement for a 2-core CPU (see models/MODEL_CARD.md)
-    "small": ModelConfig(dim=64, depth=4, heads=4, mlp_ratio=2.0, window=81, lookahead=2),
+    "small": ModelConfig(dim=64, depth=4, heads=4, mlp_ratio=2.0, window=81, lookahead=2, max_lead=15,
+                         canonical=True),
     "tiny": ModelConfig(dim=32, depth=2, heads=2, mlp_ratio=2.0, window=27, max_lag=8),
 }
 
@@ -234,7 +249,7 @@ class DSTformer(nn.Module):
         self.mode = nn.Parameter(torch.zeros(cfg.modes, cfg.dim))  # 0: full window, 1: causal, 2: ahead
         self.layers = nn.ModuleList(DualStreamLayer(cfg) for _ in range(cfg.depth))
         self.ln = nn.LayerNorm(cfg.dim)
-        self.head = nn.Linear(cfg.dim, 3 * (cfg.max_lag + 1))
+        self.head = nn.Linear(cfg.dim, 3 * cfg.n_heads)
         nn.init.trunc_normal_(self.joint_pos, std=0.02)
         nn.init.trunc_normal_(self.mode, std=0.02)
         self.apply(self._init)
@@ -261,10 +276,10 @@ class DSTformer(nn.Module):
 
     def readout(self, h: torch.Tensor) -> torch.Tensor:
         out = self.head(self.ln(h))
-        return out.view(*out.shape[:-1], self.cfg.max_lag + 1, 3)
+        return out.view(*out.shape[:-1], self.cfg.n_heads, 3)
 
     def forward(self, x: torch.Tensor, causal: bool = False, ahead: bool = False) -> torch.Tensor:
-        """x [B, T, J, 4] -> [B, T, J, L+1, 3]. causal: no future frames; ahead: `lookahead` future
+        """x [B, T, J, 4] -> [B, T, J, H, 3]. causal: no future frames; ahead: `lookahead` future
         frames per layer (head k of frame t then describes frame t - k, from frames up to
         t + depth x lookahead)."""
         mode, look = self._mode(causal, ahead)
@@ -282,6 +297,12 @@ class DSTformer(nn.Module):
         out = out[:, k: k + x.shape[1] - lag]
         return out - out[:, :, :1]
 
+    def lead_output(self, x: torch.Tensor, lead: int) -> torch.Tensor:
+        """What a causal stream forecasts `lead` frames ahead, x [B, T, J, 4] -> [B, T, J, 3] (row t:
+        frame t + lead, pelvis-relative, in the canonical frame of frame t)."""
+        out = self(x, causal=True)[..., self.cfg.lead_head(lead), :]
+        return out - out[:, :, :1]
+
     # --- cached inference (causal and ahead modes) ----------------------------------------------
     def empty_state(self, batch: int = 1, device=None, dtype=torch.float32, ahead: bool = False) -> "RingState":
         c = self.cfg
@@ -297,7 +318,7 @@ class DSTformer(nn.Module):
         """The pure one-frame step (what ONNX/TensorRT run). x [B, J, 4]; rings (4 per layer);
         delayed: the temporal blocks' input rows `lookahead` frames back, 2 per layer [B*J, C]
         (empty: causal); offsets [R + 1]: rel_bias index of each ring slot's key and of the new one;
-        ring_mask [depth, B, R]: keys each layer may see. -> (out [B, J, L+1, 3], the 4*depth new
+        ring_mask [depth, B, R]: keys each layer may see. -> (out [B, J, H, 3], the 4*depth new
         key/value rows [B*J, H, 1, d], the 2*depth rows to delay [B*J, C])."""
         B = x.shape[0]
         ahead = len(delayed) > 0
@@ -310,10 +331,10 @@ class DSTformer(nn.Module):
             h, r, k = layer.step_rows(h, B, rings[4 * i: 4 * i + 4], d, offsets, mask)
             rows += r
             keep += k
-        return self.readout(h).view(B, NUM_JOINTS, self.cfg.max_lag + 1, 3), rows, keep
+        return self.readout(h).view(B, NUM_JOINTS, self.cfg.n_heads, 3), rows, keep
 
     def step(self, x: torch.Tensor, state: "RingState") -> torch.Tensor:
-        """One new frame per track, caches updated in place: x [B, J, 4] -> [B, J, L+1, 3].
+        """One new frame per track, caches updated in place: x [B, J, 4] -> [B, J, H, 3].
 
         Identical to forward(causal=True) (or ahead=True: for the frame depth x lookahead back)
         over the same history, at one frame's cost."""

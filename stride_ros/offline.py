@@ -10,13 +10,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .bvh import resample
+from .timeseries import MODEL_FPS, resample, resample_nan
 from .model import DSTformer
-from .representation import decode, encode
+from .representation import decode, encode_track
 from .rootpath import smooth_root
 from .skeleton import MIRROR
 
-MODEL_FPS = 30.0
 
 
 def window_starts(T: int, W: int, hop: int) -> list[int]:
@@ -84,38 +83,18 @@ def predict_windows(model: DSTformer, xw: torch.Tensor, flip: bool = True, batch
     return torch.cat(outs)
 
 
-def prepare(poses: np.ndarray, confidence: np.ndarray | None, fps: float):
-    """Resample to the model's rate, encode, and track the root. Returns what refinement needs."""
+def prepare(poses: np.ndarray, confidence: np.ndarray | None, fps: float, canonical: bool = False):
+    """Resample to the model's rate, encode (in the track's canonical frames for a model trained
+    with them), and track the root. Returns (x [T, 17, 4], root [T, 3], rot [T, 3, 3] or None)."""
     if confidence is None:
         confidence = (~np.isnan(poses).any(-1)).astype(np.float32)
     if abs(fps - MODEL_FPS) > 1e-6:
         poses = resample_nan(poses, fps, MODEL_FPS)
         confidence = resample(confidence[..., None], fps, MODEL_FPS)[..., 0]
-    x, ref = encode(poses, confidence)
+    x, ref, rot = encode_track(poses, confidence, canonical, MODEL_FPS)
     root_conf = np.where(x[:, 0, 3] > 0, x[:, 0, 3], np.minimum(x[:, 1, 3], x[:, 4, 3]))
     root = smooth_root(ref, root_conf, MODEL_FPS)
-    return x, root
-
-
-def resample_nan(poses: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
-    """Resample with NaN kept NaN (a sample touching a missing frame is missing)."""
-    filled = np.nan_to_num(poses)
-    out = resample(filled, fps_in, fps_out)
-    miss = resample(np.isnan(poses).astype(np.float32), fps_in, fps_out) > 0
-    out[miss] = np.nan
-    return out
-
-
-def refine_prior(model: DSTformer, poses: np.ndarray, confidence: np.ndarray | None, fps: float,
-                 flip: bool = True) -> np.ndarray:
-    """The prior alone over a whole clip -> complete absolute poses, same frame and length."""
-    T0 = len(poses)
-    x, root = prepare(poses, confidence, fps)
-    W = model.cfg.window
-    xw, starts = windows(x, W, max(1, W // 2))
-    rel = blend(predict_windows(model, xw, flip).numpy(), starts, len(x))
-    out = decode(rel, root)
-    return finish(out, fps, T0)
+    return x, root, rot
 
 
 def refine_window_lag(model: DSTformer, poses: np.ndarray, confidence: np.ndarray | None, fps: float,
@@ -124,13 +103,13 @@ def refine_window_lag(model: DSTformer, poses: np.ndarray, confidence: np.ndarra
     lag-`lag` refiner could get from this model, at one whole window (~71 ms on 2 CPU cores) per
     frame. An accuracy bound for the streaming refiner, not a method that fits 30 Hz."""
     T0 = len(poses)
-    x, root = prepare(poses, confidence, fps)
+    x, root, rot = prepare(poses, confidence, fps, model.cfg.canonical)
     T, W = len(x), model.cfg.window
     starts = [min(max(t + lag - W + 1, 0), max(T - W, 0)) for t in range(T)]
     xw = torch.from_numpy(np.stack([x[s:s + min(W, T)] for s in starts]))
     y = predict_windows(model, xw, flip=False, batch=32).numpy()
     rel = y[np.arange(T), np.arange(T) - np.array(starts)]
-    return finish(decode(rel, root), fps, T0)
+    return finish(decode(rel, root, rot), fps, T0)
 
 
 def finish(out: np.ndarray, fps: float, T0: int) -> np.ndarray:

@@ -12,11 +12,15 @@ Choices (and why):
   joint (the simulator's garbage answers arrive at low confidence). Inputs without confidence get
   1 for every present joint.
 - Metres, no normalisation by body size: outputs must be metric, and training augments scale.
+- Orientation: a prior trained with `canonical` sees each track in its own canonical frame
+  (canonical.py: up from the body, forward along the viewing ray), so its output does not depend
+  on how the input frame is oriented; the output is rotated back into the input frame.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .canonical import sequence_rotations
 from .skeleton import NUM_JOINTS
 
 
@@ -29,22 +33,61 @@ def frame_reference(poses: np.ndarray, present: np.ndarray) -> np.ndarray:
     return ref
 
 
-def encode(poses: np.ndarray, confidence: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """poses [..., T, 17, 3] (NaN missing), confidence [..., T, 17] -> (x [..., T, 17, 4], ref [..., T, 3])."""
+def usable(poses: np.ndarray, confidence: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(present [..., 17] bool, confidence [..., 17] in [0, 1]): a joint counts when it is finite and
+    its confidence is above 0 (inputs without confidence trust every finite joint)."""
+    present = ~np.isnan(poses).any(-1)
+    conf = (present.astype(np.float32) if confidence is None
+            else np.nan_to_num(confidence, nan=0.0).clip(0, 1).astype(np.float32))
+    return present & (conf > 0), conf
+
+
+def frame_weight(present: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """[..., 17] -> [...]: how much a frame may move the canonical frame (mean confidence of its joints)."""
+    n = present.sum(-1)
+    return np.where(n > 0, (conf * present).sum(-1) / np.maximum(n, 1), 0.0)
+
+
+def encode(poses: np.ndarray, confidence: np.ndarray | None = None,
+           rot: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """poses [..., T, 17, 3] (NaN missing), confidence [..., T, 17], canonical rotations [..., T, 3, 3]
+    (None: the input frame) -> (x [..., T, 17, 4], ref [..., T, 3])."""
     lead = poses.shape[:-2]
     P = poses.reshape(-1, NUM_JOINTS, 3)
-    present = ~np.isnan(P).any(-1)
-    conf = (present.astype(np.float32) if confidence is None
-            else np.nan_to_num(confidence.reshape(-1, NUM_JOINTS), nan=0.0).clip(0, 1))
-    present &= conf > 0
+    present, conf = usable(P, None if confidence is None else confidence.reshape(-1, NUM_JOINTS))
     ref = frame_reference(P, present)
     present &= ~np.isnan(ref).any(-1, keepdims=True)
     rel = np.where(present[..., None], P - np.nan_to_num(ref)[:, None], 0.0)
+    if rot is not None:
+        rel = np.einsum("tij,tkj->tki", rot.reshape(-1, 3, 3), rel)
     x = np.concatenate([rel, np.where(present, conf, 0.0)[..., None]], axis=-1).astype(np.float32)
     return x.reshape(*lead, NUM_JOINTS, 4), ref.reshape(*lead, 3)
 
 
-def decode(rel: np.ndarray, root: np.ndarray) -> np.ndarray:
-    """Model output [..., 17, 3] (pelvis-relative) + root [..., 3] -> absolute positions."""
+def track_rotations(poses: np.ndarray, confidence: np.ndarray | None, fps: float = 30.0) -> np.ndarray:
+    """One track's causal canonical rotations [T, 3, 3] (canonical.py), from what `encode` would use."""
+    present, conf = usable(poses, confidence)
+    return sequence_rotations(poses, present, frame_weight(present, conf), fps)
+
+
+def encode_track(poses: np.ndarray, confidence: np.ndarray | None, canonical: bool,
+                 fps: float = 30.0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One track [T, 17, 3] as a model trained with or without `canonical` sees it: (x, ref, rot or None).
+    Exactly what the streaming refiner feeds, frame by frame."""
+    rot = track_rotations(poses, confidence, fps) if canonical else None
+    x, ref = encode(poses, confidence, rot)
+    return x, ref, rot
+
+
+def decode(rel: np.ndarray, root: np.ndarray, rot: np.ndarray | None = None) -> np.ndarray:
+    """Model output [..., 17, 3] (pelvis-relative, canonical when rot [..., 3, 3] is given) + root
+    [..., 3] -> absolute positions in the input frame."""
     rel = rel - rel[..., :1, :]
+    if rot is not None:
+        rel = to_input_frame(rel, rot)
     return (rel + root[..., None, :]).astype(np.float32)
+
+
+def to_input_frame(rel: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    """Canonical-frame vectors [..., 17, 3] back into the input frame (R^T v per joint)."""
+    return np.einsum("...ji,...kj->...ki", rot, rel)

@@ -34,6 +34,14 @@ def bone_lengths(poses: np.ndarray) -> np.ndarray:
     return np.linalg.norm(poses[..., BONE_CHILDREN, :] - poses[..., BONE_PARENTS, :], axis=-1)
 
 
+def rescale_bones(poses: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """poses [T, 17, 3], factors [16] -> each bone scaled, the tree rebuilt from the pelvis out."""
+    out = poses.copy()
+    for (p, c), f in zip(BONES, factors):
+        out[:, c] = out[:, p] + f * (poses[:, c] - poses[:, p])
+    return out
+
+
 def root_of(poses: np.ndarray) -> np.ndarray:
     """Pelvis per frame; the hip midpoint where the pelvis is missing (NaN if both are)."""
     root = poses[..., 0, :].copy()

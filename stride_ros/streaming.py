@@ -30,7 +30,8 @@ import numpy as np
 from .adapt import AdaptConfig
 from .backends import Backend, Runner
 from .model import DSTformer
-from .representation import encode
+from .canonical import Canonicaliser
+from .representation import encode, frame_weight, to_input_frame, usable
 from .rootpath import RootFilter, RootFilterParams
 from .skeleton import NUM_JOINTS
 
@@ -104,7 +105,9 @@ class Track:
         self.root = RootFilter(cfg.root, history=max(cfg.lag + 2, 8))
         self.lock = threading.Lock()
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=buffer_len)  # (index, x [17, 4])
-        self.flags: deque[tuple[int, np.ndarray, np.ndarray]] = deque(maxlen=cfg.lag + 2)  # (index, conf, since_seen)
+        # (index, conf, since_seen, canonical rotation or None) of the frames still to be published
+        self.flags: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = deque(maxlen=cfg.lag + 2)
+        self.canon = Canonicaliser(fps=cfg.fps)
         self.since_seen = np.zeros(NUM_JOINTS)
         self.pending: Handover | None = None
         self.alive = True
@@ -259,15 +262,22 @@ class StreamingRefiner:
                 self._next_key += 1
                 self.tracks[tid] = Track(tid, self._next_key, f, stamp, self.base_runner, self.cfg, self.buffer_len)
         dt = 1.0 / self.cfg.fps
+        canonical = self.model.cfg.canonical
         for t in self.tracks.values():
             obs = seen.get(t.id)
+            rot = None
             if obs is not None:
                 t.last_seen_stamp = stamp
-                x, ref = encode(obs[0][None], obs[1][None])
+                if canonical:
+                    present, conf = usable(obs[0], obs[1])
+                    rot = t.canon.update(obs[0], present, float(frame_weight(present, conf)))
+                x, ref = encode(obs[0][None], obs[1][None], None if rot is None else rot[None])
                 x, ref = x[0], ref[0]
                 rconf = x[0, 3] if x[0, 3] > 0 else min(x[1, 3], x[4, 3])
             else:
                 x, ref, rconf = np.zeros((NUM_JOINTS, 4), np.float32), None, 0.0
+                if canonical:
+                    rot = t.canon.update(None, None)
             t.root.update(ref, float(rconf), dt)
             present = x[:, 3] > 0
             t.since_seen = np.where(present, 0.0, t.since_seen + 1)
@@ -277,7 +287,7 @@ class StreamingRefiner:
                 t.frames.append((f, x))
             if self.worker is not None:
                 self.worker.on_frame(t, f, x)
-            t.flags.append((f, x[:, 3].copy(), t.since_seen.copy()))
+            t.flags.append((f, x[:, 3].copy(), t.since_seen.copy(), rot))
             g = f - self.cfg.lag
             if g >= t.created and t.root.started:
                 self.pending_out.setdefault(g, {})[t.id] = self._pose(t, out[0, :, self.head], g)
@@ -288,10 +298,12 @@ class StreamingRefiner:
         """Frame g's published pose from the model's pelvis-relative output [17, 3] for it."""
         rel = out - out[:1]
         root = t.root.smoothed(self.frame - g)
-        conf = since = None
-        for idx, c, s in t.flags:
+        conf = since = rot = None
+        for idx, c, s, r in t.flags:
             if idx == g:
-                conf, since = c, s
+                conf, since, rot = c, s, r
+        if rot is not None:
+            rel = to_input_frame(rel, rot)
         if conf is None:
             conf, since = np.zeros(NUM_JOINTS, np.float32), np.full(NUM_JOINTS, 1e6)
         observed = conf > 0

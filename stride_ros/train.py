@@ -27,11 +27,12 @@ import torch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .mocap import CACHE_FPS, load_cached
 from .model import CONFIGS, DSTformer, ModelConfig
-from .representation import encode
-from .simulator import SimulatorConfig, simulate
-from .skeleton import BONES, MIRROR
+from . import zoo
+from .timeseries import MODEL_FPS
+from .representation import encode_track, frame_reference, usable
+from .skeleton import BONES, MIRROR, rescale_bones
 
-TRAIN_FPS = 30.0
+TRAIN_FPS = MODEL_FPS
 
 
 @dataclass
@@ -54,19 +55,24 @@ class TrainConfig:
     stream_batch: int = 0  # sequences per causal/ahead step (0: batch)
     val_stream_windows: int = 64  # clip-long validation sequences, streamed from a cold start
     init: str | None = None  # checkpoint to fine-tune (a prior without ahead mode gets it added)
+    # estimator families (zoo.py) and their share of training samples; the validation families
+    # are scored every epoch (a family left out here is unseen: leave-one-family-out runs)
+    families: dict = field(default_factory=lambda: dict(FAMILY_MIX))
+    val_families: tuple = ("sim", "blazepose")
+    root_free_share: float = 0.15  # samples given pelvis-relative, as hip-centred estimators publish
+    lead_weight: float = 0.5  # forecast heads' share of the causal loss (lag heads: 1)
+    max_lead: int | None = None  # forecast heads (frames); None: the configuration's
+    canonical: bool | None = None  # per-track canonical frames (canonical.py); None: the configuration's
     extra: dict = field(default_factory=dict)
+
+
+# the training mix: the original simulator keeps the largest share (the in-domain table may not get
+# worse), the family fitted to real BlazePose output the next (real estimators are the measure)
+FAMILY_MIX = {"sim": 0.3, "blazepose": 0.25, "lifting": 0.15, "uncalibrated": 0.15, "hfr_drops": 0.15}
 
 
 # ---------------------------------------------------------------------------------------------
 # augmentation and corruption
-
-def rescale_bones(poses: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    """Scale each of the 16 bones by its factor, rebuilding the tree from the pelvis out."""
-    out = poses.copy()
-    for (p, c), f in zip(BONES, factors):
-        out[:, c] = out[:, p] + f * (poses[:, c] - poses[:, p])
-    return out
-
 
 def augment_body(poses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Random body: global scale, symmetric per-bone lengths, wider hips (H36M-like), mirroring."""
@@ -86,23 +92,6 @@ def augment_body(poses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def random_simulator(rng: np.random.Generator) -> SimulatorConfig:
-    """Estimator behaviour varies by camera, scene and model: train on a spread around the default."""
-    base = SimulatorConfig()
-    k = rng.uniform(0.5, 1.8)
-    return replace(
-        base,
-        jitter_xy_m=base.jitter_xy_m * k, jitter_z_m=base.jitter_z_m * k,
-        joint_bias_m=base.joint_bias_m * rng.uniform(0.5, 1.5),
-        swap_hazard=base.swap_hazard * rng.uniform(0, 2.5),
-        outlier_hazard=base.outlier_hazard * rng.uniform(0, 2.5),
-        occlusion_cycle_s=rng.uniform(2.4, 4.0),
-        occlusion_s=rng.uniform(0.0, 2.2) if rng.random() < 0.85 else 0.0,
-        garbage_prob=rng.uniform(0.0, 0.7),
-        partial_rate_per_s=rng.uniform(0.0, 0.6),
-    )
-
-
 class WindowSampler:
     """Random training windows at TRAIN_FPS from the cached 60 fps clips."""
 
@@ -116,9 +105,9 @@ class WindowSampler:
             w[~salsa] *= (1 - salsa_share) / w[~salsa].sum()
         self.p = w / w.sum()
 
-    def sample(self, rng: np.random.Generator, speed_range=(0.8, 1.25)) -> np.ndarray:
+    def sample(self, rng: np.random.Generator, speed_range=(0.8, 1.25), fps: float = TRAIN_FPS) -> np.ndarray:
         clip = self.clips[rng.choice(len(self.clips), p=self.p)]
-        step = (CACHE_FPS / TRAIN_FPS) * rng.uniform(*speed_range)
+        step = (CACHE_FPS / fps) * rng.uniform(*speed_range)
         span = step * (self.T - 1)
         start = rng.uniform(0, len(clip) - 1 - span)
         t = start + step * np.arange(self.T)
@@ -127,26 +116,56 @@ class WindowSampler:
         return (1 - w) * clip[i0] + w * clip[np.minimum(i0 + 1, len(clip) - 1)]
 
 
-def corrupt(gt_world: np.ndarray, rng: np.random.Generator, cfg: TrainConfig,
-            sim_cfg: SimulatorConfig | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """World window -> (model input [T,17,4], target [T,17,3] pelvis-relative, occluded [T])."""
-    sim = simulate(gt_world, TRAIN_FPS, int(rng.integers(2**31)), sim_cfg or random_simulator(rng))
+@dataclass
+class Sample:
+    x: np.ndarray  # [T, 17, 4] model input
+    target: np.ndarray  # [T, 17, 3] pelvis-relative truth, each frame in its own canonical frame
+    occluded: np.ndarray  # [T] bool
+    lead: np.ndarray  # [T, F, 17, 3]: frame t + h in frame t's canonical frame (zeros past the end)
+
+
+def corrupt(gt_world: np.ndarray, rng: np.random.Generator, cfg: TrainConfig, family: str, fps: float,
+            mcfg: ModelConfig, train: bool = True) -> Sample:
+    """World window -> one training sample through estimator family `family` (zoo.py)."""
+    sim = zoo.corrupt(family, gt_world, fps, rng, train=train)
     poses, conf = sim.poses.copy(), sim.confidence.copy()
     T = len(poses)
+    if train and rng.random() < cfg.root_free_share:  # a hip-centred estimator: no absolute position
+        present, _ = usable(poses, conf)
+        poses = poses - frame_reference(poses, present)[:, None].astype(np.float32)
     drop = np.zeros((T, 17), bool)
     drop[rng.random(T) < cfg.frame_mask] = True
     drop |= rng.random((T, 17)) < cfg.joint_mask
     poses[drop] = np.nan
     conf[drop] = 0.0
     poses = poses + rng.normal(0, 0.002, poses.shape).astype(np.float32)
-    x, _ = encode(poses, conf)
-    target = sim.gt - sim.gt[:, :1]
-    return x, target.astype(np.float32), sim.occluded_frames | drop.all(-1)
+    x, _, rot = encode_track(poses, conf, mcfg.canonical, fps)
+    rel = (sim.gt - sim.gt[:, :1]).astype(np.float64)
+    target = rel if rot is None else np.einsum("tij,tkj->tki", rot, rel)
+    lead = np.zeros((T, mcfg.max_lead, 17, 3), np.float32)
+    for h in range(1, mcfg.max_lead + 1):
+        fut = rel[h:]
+        lead[: T - h, h - 1] = fut if rot is None else np.einsum("tij,tkj->tki", rot[: T - h], fut)
+    return Sample(x, target.astype(np.float32), sim.occluded_frames | drop.all(-1), lead)
 
 
-def make_batch(sampler: WindowSampler, rng: np.random.Generator, cfg: TrainConfig, B: int):
-    xs, ts, occ = zip(*(corrupt(augment_body(sampler.sample(rng), rng), rng, cfg) for _ in range(B)))
-    return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts)), torch.from_numpy(np.stack(occ))
+def pick_family(rng: np.random.Generator, cfg: TrainConfig) -> str:
+    names = [n for n, w in cfg.families.items() if w > 0]
+    w = np.array([cfg.families[n] for n in names], float)
+    return names[rng.choice(len(names), p=w / w.sum())]
+
+
+def make_batch(sampler: WindowSampler, rng: np.random.Generator, cfg: TrainConfig, B: int, mcfg: ModelConfig):
+    items = []
+    for _ in range(B):
+        fam = pick_family(rng, cfg)
+        fps = zoo.FAMILIES[fam].fps
+        items.append(corrupt(augment_body(sampler.sample(rng, fps=fps), rng), rng, cfg, fam, fps, mcfg))
+    return stack(items)
+
+
+def stack(items: list[Sample]) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(np.stack([getattr(s, k) for s in items])) for k in ("x", "target", "occluded", "lead"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,12 +194,27 @@ def mode_heads(cfg: ModelConfig, mode: str) -> list[tuple[int, int]]:
     return [(k, cfg.ahead_delay + k) for k in range(cfg.max_lag + 1)]
 
 
-def mode_loss(model: DSTformer, x: torch.Tensor, target: torch.Tensor, mode: str, vel_w: float) -> torch.Tensor:
+def lead_predictions(out: torch.Tensor, cfg: ModelConfig, lead: int) -> torch.Tensor:
+    """Pelvis-relative forecasts `lead` frames ahead from every row that has a future: [B, T - lead, J, 3]."""
+    rel = out[..., cfg.lead_head(lead), :]
+    rel = rel - rel[:, :, :1]
+    return rel[:, : out.shape[1] - lead]
+
+
+def mode_loss(model: DSTformer, x: torch.Tensor, target: torch.Tensor, mode: str, vel_w: float,
+              lead: torch.Tensor | None = None, lead_weight: float = 0.5) -> torch.Tensor:
+    """Mean over the mode's lag heads; in causal mode plus `lead_weight` x the mean over forecast heads."""
     out = model(x, causal=mode != "full", ahead=mode == "ahead")
     T = target.shape[1]
     losses = [position_velocity_loss(head_predictions(out, k, lag), target[:, : T - lag], vel_w)
               for k, lag in mode_heads(model.cfg, mode)]
-    return torch.stack(losses).mean()
+    loss = torch.stack(losses).mean()
+    F = model.cfg.max_lead
+    if mode == "causal" and F and lead is not None and lead_weight > 0:
+        fl = [position_velocity_loss(lead_predictions(out, model.cfg, h), lead[:, : T - h, h - 1], vel_w)
+              for h in range(1, F + 1)]
+        loss = loss + lead_weight * torch.stack(fl).mean()
+    return loss
 
 
 def modes_of(cfg: ModelConfig) -> list[str]:
@@ -198,35 +232,44 @@ def _mpjpe(pred: torch.Tensor, target: torch.Tensor, occ: torch.Tensor) -> tuple
 
 
 @torch.no_grad()
-def validate(model: DSTformer, val, val_stream=None, lags=(0, 8)) -> dict[str, float]:
-    """Pelvis-relative MPJPE (mm), all / occluded frames: full mode and the causal lag heads on single
-    windows (`full`, `causal_lagK`); and what a stream publishes at each lag (`stream_lagK`), scored
-    on every frame of clip-long sequences from a cold start, as `stride-ros evaluate` scores whole
-    clips (scoring only the last window, where history is deepest, once picked the wrong trunk)."""
+def validate(model: DSTformer, val: dict, val_stream: dict | None = None, lags=(0, 8), leads=(6, 15)) -> dict[str, float]:
+    """Pelvis-relative MPJPE (mm), all / occluded frames, per validation family (`sim` keeps the
+    historical key names): full mode and the causal lag heads on single windows (`full`,
+    `causal_lagK`), forecasts (`lead{H}`, frames ahead of the newest); and what a stream publishes at
+    each lag (`stream_lagK`), scored on every frame of clip-long sequences from a cold start, as
+    `stride-ros evaluate` scores whole clips (scoring only the last window, where history is
+    deepest, once picked the wrong trunk)."""
     model.eval()
     res = {}
-    x, target, occ = val
-    full = torch.cat([model(xb)[..., 0, :] for xb in x.split(32)])
-    res["full_mpjpe"], res["full_occ_mpjpe"] = _mpjpe(full - full[:, :, :1], target, occ)
-    causal = torch.cat([model(xb, causal=True) for xb in x.split(32)])
-    for k in lags:
-        res[f"causal_lag{k}_mpjpe"], res[f"causal_lag{k}_occ_mpjpe"] = _mpjpe(head_predictions(causal, k, k),
-                                                                              target, occ)
-    if val_stream is not None:
-        xs, ts, os_ = val_stream
+    for fam, (x, target, occ, lead) in val.items():
+        p = "" if fam == "sim" else f"{fam}_"
+        full = torch.cat([model(xb)[..., 0, :] for xb in x.split(32)])
+        res[f"{p}full_mpjpe"], res[f"{p}full_occ_mpjpe"] = _mpjpe(full - full[:, :, :1], target, occ)
+        causal = torch.cat([model(xb, causal=True) for xb in x.split(32)])
+        for k in lags:
+            res[f"{p}causal_lag{k}_mpjpe"], res[f"{p}causal_lag{k}_occ_mpjpe"] = _mpjpe(
+                head_predictions(causal, k, k), target, occ)
+        for h in leads:
+            if h <= model.cfg.max_lead:
+                T = x.shape[1]
+                res[f"{p}lead{h}_mpjpe"], _ = _mpjpe(lead_predictions(causal, model.cfg, h), lead[:, : T - h, h - 1],
+                                                     occ[:, h:])
+    for fam, (xs, ts, os_, _) in (val_stream or {}).items():
+        p = "" if fam == "sim" else f"{fam}_"
         for k in lags:
             pred = torch.cat([model.stream_output(xb, k) for xb in xs.split(16)])
-            res[f"stream_lag{k}_mpjpe"], res[f"stream_lag{k}_occ_mpjpe"] = _mpjpe(pred, ts, os_)
+            res[f"{p}stream_lag{k}_mpjpe"], res[f"{p}stream_lag{k}_occ_mpjpe"] = _mpjpe(pred, ts, os_)
     model.train()
     return res
 
 
-def build_val_set(clips, T: int, n: int, cfg: TrainConfig, seed: int = 1234):
+def build_val_set(clips, T: int, n: int, cfg: TrainConfig, mcfg: ModelConfig, family: str = "sim", seed: int = 1234):
+    """Fixed validation windows from held-out subjects through `family` at its documented severity."""
     rng = np.random.default_rng(seed)
     sampler = WindowSampler(clips, T, salsa_share=cfg.salsa_share)
-    items = [corrupt(sampler.sample(rng, speed_range=(1.0, 1.0)), rng, cfg, SimulatorConfig()) for _ in range(n)]
-    xs, ts, occ = zip(*items)
-    return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts)), torch.from_numpy(np.stack(occ))
+    fps = zoo.FAMILIES[family].fps
+    return stack([corrupt(sampler.sample(rng, speed_range=(1.0, 1.0), fps=fps), rng, cfg, family, fps, mcfg, train=False)
+                  for _ in range(n)])
 
 
 def init_from(model: DSTformer, path: str) -> None:
@@ -239,6 +282,14 @@ def init_from(model: DSTformer, path: str) -> None:
     mode = sd.get("mode")
     if mode is not None and mode.shape[0] < own["mode"].shape[0]:
         sd["mode"] = torch.cat([mode, mode[1:2].repeat(own["mode"].shape[0] - mode.shape[0], 1)])
+    head_w, head_b = sd.get("head.weight"), sd.get("head.bias")
+    if head_w is not None and head_w.shape != own["head.weight"].shape:  # forecast heads added
+        n_old = head_w.shape[0]
+        w, b = own["head.weight"].clone(), own["head.bias"].clone()
+        w[:n_old], b[:n_old] = head_w, head_b
+        for r in range(n_old, w.shape[0], 3):  # each new head starts as the lag-0 head
+            w[r:r + 3], b[r:r + 3] = head_w[:3], head_b[:3]
+        sd["head.weight"], sd["head.bias"] = w, b
     model.load_state_dict(sd)
 
 
@@ -283,6 +334,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, data_dir=None, resume: bool = T
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     mcfg = model_cfg or CONFIGS[cfg.model]
+    if cfg.max_lead is not None:
+        mcfg = replace(mcfg, max_lead=cfg.max_lead)
+    if cfg.canonical is not None:
+        mcfg = replace(mcfg, canonical=cfg.canonical)
+    unknown = set(cfg.families) - set(zoo.FAMILIES)
+    if unknown or not any(w > 0 for w in cfg.families.values()):
+        raise ValueError(f"families {cfg.families}: unknown {sorted(unknown)} or no positive share")
     model = DSTformer(mcfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state_path = out_dir / "train_state.pt"
@@ -302,8 +360,11 @@ def train(cfg: TrainConfig, out_dir: str | Path, data_dir=None, resume: bool = T
     val_clips = load_cached(data_dir, split="val", progress=progress)
     T, TS = mcfg.window, cfg.stream_window or mcfg.window
     samplers = {n: WindowSampler(train_clips, n, cfg.salsa_share) for n in {T, TS}}
-    val = build_val_set(val_clips, T, cfg.val_windows, cfg)
-    val_stream = build_val_set(val_clips, max(TS, 3 * T), cfg.val_stream_windows, cfg, seed=4321)
+    val = {f: build_val_set(val_clips, T, cfg.val_windows if f == "sim" else cfg.val_windows // 2, cfg, mcfg, f)
+           for f in cfg.val_families}
+    val_stream = {f: build_val_set(val_clips, max(TS, 3 * T), cfg.val_stream_windows if f == "sim"
+                                   else cfg.val_stream_windows // 2, cfg, mcfg, f, seed=4321)
+                  for f in cfg.val_families}
     modes = modes_of(mcfg)
     bar = None
     if progress:
@@ -317,10 +378,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, data_dir=None, resume: bool = T
             g["lr"] = lr_at(step, cfg)
         mode = modes[step % len(modes)]
         if mode == "full":
-            x, target, _ = make_batch(samplers[T], rng, cfg, cfg.batch)
+            x, target, _, lead = make_batch(samplers[T], rng, cfg, cfg.batch, mcfg)
         else:
-            x, target, _ = make_batch(samplers[TS], rng, cfg, cfg.stream_batch or cfg.batch)
-        loss = mode_loss(model, x, target, mode, cfg.velocity_weight)
+            x, target, _, lead = make_batch(samplers[TS], rng, cfg, cfg.stream_batch or cfg.batch, mcfg)
+        loss = mode_loss(model, x, target, mode, cfg.velocity_weight, lead, cfg.lead_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
