@@ -12,8 +12,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def data_dir() -> Path | None:
-    from stride_ros.errors import InputError
-    from stride_ros.mocap import find_data_dir
+    from stride_ros.core.errors import InputError
+    from stride_ros.data.mocap import find_data_dir
     try:
         return find_data_dir()
     except InputError:
@@ -35,7 +35,7 @@ def walk_bvh() -> Path:
 @pytest.fixture(scope="session")
 def walk_clip(walk_bvh) -> np.ndarray:
     """A real validation-subject walk, 30 fps, world frame (Y up)."""
-    from stride_ros.bvh import load_h36m
+    from stride_ros.data.bvh import load_h36m
     poses, _ = load_h36m(walk_bvh, fps_out=30.0)
     return poses
 
@@ -43,7 +43,7 @@ def walk_clip(walk_bvh) -> np.ndarray:
 @pytest.fixture
 def synthetic_clip() -> np.ndarray:
     """The built-in generated walk (no data needed)."""
-    from stride_ros.synthetic import synthetic_walk
+    from stride_ros.data.synthetic import synthetic_walk
     return synthetic_walk(seconds=8.0, fps=30.0, seed=0)
 
 
@@ -59,7 +59,7 @@ def run_cli(*args: str, timeout: float = 300, env: dict | None = None):
 @pytest.fixture(scope="session")
 def prior_model():
     """The shipped prior (models/), as the node loads it."""
-    from stride_ros.checkpoint import default_model_path, load_model
+    from stride_ros.model.checkpoint import default_model_path, load_model
     import torch
     torch.set_num_threads(1)  # tiny per-frame ops: threads only add contention
     path = Path(os.environ.get("STRIDE_TEST_MODEL", default_model_path()))

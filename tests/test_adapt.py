@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from stride_ros.adapt import (AdaptConfig, adapt_model, loss_limb, loss_mpjp, loss_nmpjp, loss_velocity,
+from stride_ros.offline.adapt import (AdaptConfig, adapt_model, loss_limb, loss_mpjp, loss_nmpjp, loss_velocity,
                               pseudo_labels, refine_offline, stride_loss)
-from stride_ros.simulator import simulate
+from stride_ros.data.simulator import simulate
 
 
 def test_mpjp_by_hand():
@@ -74,7 +74,7 @@ def test_pseudo_labels_interpolate_and_weight():
 
 
 def test_adaptation_lowers_loss_on_a_real_clip(prior_model, walk_clip):
-    from stride_ros.offline import prepare
+    from stride_ros.offline.windows import prepare
     sim = simulate(walk_clip[:160], 30.0, seed=3)
     x, _ = prepare(sim.poses, sim.confidence, 30.0)
     m, reason, losses = adapt_model(prior_model, x, AdaptConfig(epochs=8, holdout_share=0.0))
@@ -85,7 +85,7 @@ def test_adaptation_lowers_loss_on_a_real_clip(prior_model, walk_clip):
 def test_only_the_top_layers_adapt(prior_model, walk_clip):
     """The shipped configuration adapts the top two layers and the head; the frozen bottom must come
     back bit-identical (and the paper's configuration still adapts every weight)."""
-    from stride_ros.offline import prepare
+    from stride_ros.offline.windows import prepare
     sim = simulate(walk_clip[:100], 30.0, seed=3)
     x, _ = prepare(sim.poses, sim.confidence, 30.0)
     base = prior_model.state_dict()
@@ -103,8 +103,8 @@ def test_only_the_top_layers_adapt(prior_model, walk_clip):
 def test_holdout_hides_spans_from_the_fit_and_rejects_copying_the_estimator(prior_model, walk_clip):
     """The adaptation lowers its training loss, yet predicts frames it never saw worse than the
     prior: the held-out check must see that (as it does on the validation subjects) and say so."""
-    from stride_ros.adapt import holdout_frames
-    from stride_ros.offline import prepare
+    from stride_ros.offline.adapt import holdout_frames
+    from stride_ros.offline.windows import prepare
     sim = simulate(walk_clip[:160], 30.0, seed=3)
     x, _ = prepare(sim.poses, sim.confidence, 30.0)
     cfg = AdaptConfig(epochs=8)
@@ -122,7 +122,7 @@ def test_holdout_accepts_adaptation_that_helps(prior_model, walk_clip):
     """A prior that is wrong for this person (every output 25 % too big) fitted to clean labels:
     adaptation fixes what the prior got wrong, held-out frames included, and the check keeps it."""
     import copy
-    from stride_ros.offline import prepare
+    from stride_ros.offline.windows import prepare
     wrong = copy.deepcopy(prior_model)
     with torch.no_grad():
         wrong.head.weight.mul_(1.25)
@@ -139,7 +139,7 @@ def test_guard_discards_a_poisoned_adaptation(prior_model, synthetic_clip, caplo
     sim = simulate(synthetic_clip[:120], 30.0, seed=5)
     prior_only = refine_offline(prior_model, sim.poses, sim.confidence, 30.0, AdaptConfig(epochs=0))
     poisoned = AdaptConfig(epochs=3, lr=1e6)  # one step at this rate wrecks the weights
-    with caplog.at_level(logging.WARNING, logger="stride_ros.adapt"):
+    with caplog.at_level(logging.WARNING, logger="stride_ros.offline.adapt"):
         res = refine_offline(prior_model, sim.poses, sim.confidence, 30.0, poisoned)
     assert not res.adapted
     assert "diverged" in res.reason

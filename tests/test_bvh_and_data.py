@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from stride_ros.bvh import load_bvh, load_h36m, resample
-from stride_ros.errors import InputError
-from stride_ros.skeleton import BONES, bone_lengths
+from stride_ros.data.bvh import load_bvh, load_h36m, resample
+from stride_ros.core.errors import InputError
+from stride_ros.core.skeleton import BONES, bone_lengths
 
 from conftest import needs_data
 
@@ -52,7 +52,7 @@ def test_resample_linear():
 
 @needs_data
 def test_split_is_by_subject_and_disjoint():
-    from stride_ros.mocap import VALIDATION_SUBJECTS, list_clips
+    from stride_ros.data.mocap import VALIDATION_SUBJECTS, list_clips
     train, val = list_clips(split="train"), list_clips(split="val")
     assert {c.subject for c in val} == set(VALIDATION_SUBJECTS)
     assert not {c.subject for c in train} & {c.subject for c in val}
@@ -62,7 +62,7 @@ def test_split_is_by_subject_and_disjoint():
 
 
 def test_glitch_free_segments_cut_at_flips():
-    from stride_ros.mocap import glitch_free_segments
+    from stride_ros.data.mocap import glitch_free_segments
     p = np.zeros((400, 17, 3), np.float32)
     p[200:203, 3, 0] = 1.0  # a 1 m jump in one frame at 60 fps = 60 m/s
     segs = glitch_free_segments(p, 60.0, min_frames=50)

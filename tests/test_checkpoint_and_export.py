@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from stride_ros.checkpoint import load_checkpoint, load_model, save_checkpoint
-from stride_ros.errors import CheckpointError
-from stride_ros.model import CONFIGS, DSTformer, ModelConfig
+from stride_ros.model.checkpoint import load_checkpoint, load_model, save_checkpoint
+from stride_ros.core.errors import CheckpointError
+from stride_ros.model.dstformer import CONFIGS, DSTformer, ModelConfig
 
 from conftest import run_cli
 
@@ -61,7 +61,7 @@ def test_mismatched_configuration_names_what_differs(tiny_file, tmp_path):
 
 
 def test_cli_names_the_bad_model_file(tmp_path, synthetic_clip):
-    from stride_ros.posefile import PoseSequence, save_poses
+    from stride_ros.data.posefile import PoseSequence, save_poses
     save_poses(tmp_path / "in.npz", PoseSequence(synthetic_clip[:40], 30.0))
     (tmp_path / "bad.pt").write_bytes(b"garbage")
     res = run_cli("refine", str(tmp_path / "in.npz"), "-o", str(tmp_path / "out.npz"), "--model", str(tmp_path / "bad.pt"))
@@ -71,7 +71,7 @@ def test_cli_names_the_bad_model_file(tmp_path, synthetic_clip):
 
 def test_shipped_model_onnx_parity(prior_model, tmp_path):
     pytest.importorskip("onnxruntime")
-    from stride_ros.export import export_full, parity
+    from stride_ros.model.export import export_full, parity
     onnx_bytes = export_full(prior_model, tmp_path / "m.onnx")
     x = np.random.default_rng(0).normal(0, 0.25, (2, prior_model.cfg.window, 17, 4)).astype(np.float32)
     x[..., 3] = np.random.default_rng(1).uniform(0, 1, x.shape[:-1])
@@ -84,7 +84,7 @@ def test_export_cli(tmp_path):
     res = run_cli("export", "--format", "onnx", "-o", str(tmp_path / "prior.onnx"), *model)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "prior.onnx").exists() and (tmp_path / "prior_step.onnx").exists()
-    from stride_ros.checkpoint import load_model
+    from stride_ros.model.checkpoint import load_model
     if load_model(os.environ.get("STRIDE_TEST_MODEL")).cfg.lookahead:
         assert (tmp_path / "prior_step_ahead.onnx").exists()
     diff_mm = float(res.stdout.split("max |diff|")[1].split()[0])
@@ -100,7 +100,7 @@ def test_onnx_runner_runs_the_weights_it_is_given(prior_model):
     """A runner for adapted weights must run them (and match torch with the same weights), not the
     weights the step graph was first exported with."""
     pytest.importorskip("onnxruntime")
-    from stride_ros.backends import OrtRunner, TorchRunner
+    from stride_ros.model.backends import OrtRunner, TorchRunner
     base = OrtRunner(prior_model)
     other = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
              for k, v in prior_model.state_dict().items()}

@@ -46,8 +46,8 @@ def test_unknown_method_is_an_error(tmp_path, synthetic_clip):
 
 
 def test_forced_trunk_rows_share_the_weights_and_name_bad_lags(prior_model):
-    from stride_ros.errors import InputError
-    from stride_ros.methods import _with_trunk
+    from stride_ros.core.errors import InputError
+    from stride_ros.eval.methods import _with_trunk
     if not prior_model.cfg.lookahead:
         pytest.skip("the model under test has no ahead trunk")
     c = prior_model.cfg
@@ -64,7 +64,7 @@ def test_forced_trunk_rows_share_the_weights_and_name_bad_lags(prior_model):
 
 def test_frames_to_reveal_counts_to_the_next_fully_seen_frame():
     import numpy as np
-    from stride_ros.evaluate import frames_to_reveal, reveal_masks
+    from stride_ros.eval.benchmark import frames_to_reveal, reveal_masks
     occ = np.array([0, 1, 1, 1, 0, 0, 1, 1], bool)
     r = frames_to_reveal(occ)
     assert r[:6].tolist() == [0, 3, 2, 1, 0, 0]
@@ -97,7 +97,7 @@ def test_each_ablation_row_adds_one_change_to_the_row_before():
     change to it (as the top-2 default once did to `tta:+gate`)."""
     from dataclasses import asdict
 
-    from stride_ros.methods import ABLATION
+    from stride_ros.eval.methods import ABLATION
 
     added = {"tta:+vel": {"w_vel"}, "tta:+limb": {"w_limb"}, "tta:paper": {"w_nmpjp"},
              "tta:+conf": {"confidence"}, "tta:+gate": {"gate_mm"}, "tta:+overlap": {"overlap"},

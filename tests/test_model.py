@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from stride_ros.model import CONFIGS, DSTformer, ModelConfig
+from stride_ros.model.dstformer import CONFIGS, DSTformer, ModelConfig
 
 
 def random_model(**kw) -> DSTformer:
@@ -92,7 +92,7 @@ def test_window_limits_attention(small_random):
 @pytest.mark.parametrize("dynamic", [True, False])
 def test_onnx_step_graph_matches_torch_step(small_random, dynamic, ahead):
     ort = pytest.importorskip("onnxruntime")
-    from stride_ros.export import export_step, step_io_names
+    from stride_ros.model.export import export_step, step_io_names
     sess = ort.InferenceSession(export_step(small_random, dynamic=dynamic, ahead=ahead),
                                 providers=["CPUExecutionProvider"])
     ins, _ = step_io_names(small_random, ahead)
@@ -112,7 +112,7 @@ def test_onnx_step_graph_matches_torch_step(small_random, dynamic, ahead):
 def test_step_graph_initializers_are_the_torch_weights(small_random):
     """Adapted weights and TensorRT refits find the weights by torch name: every one must be there."""
     onnx = pytest.importorskip("onnx")
-    from stride_ros.export import WEIGHT_PREFIX, export_step, with_initializers
+    from stride_ros.model.export import WEIGHT_PREFIX, export_step, with_initializers
     proto = onnx.load_from_string(export_step(small_random, dynamic=False))
     names = {i.name for i in proto.graph.initializer}
     assert {WEIGHT_PREFIX + k for k in small_random.state_dict()} <= names

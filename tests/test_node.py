@@ -18,9 +18,9 @@ from rclpy.qos import QoSProfile, QoSReliabilityPolicy  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from stride_ros import metrics  # noqa: E402
-from stride_ros.baselines import hold_last  # noqa: E402
+from stride_ros.eval.baselines import hold_last  # noqa: E402
 from stride_ros.ros.cloud import cloud_to_persons  # noqa: E402
-from stride_ros.simulator import simulate  # noqa: E402
+from stride_ros.data.simulator import simulate  # noqa: E402
 
 from rosclient import Client, NodeProcess, fresh_domain, make_input_cloud, stamp_of, wait_for_subscriber  # noqa: E402
 
@@ -61,7 +61,7 @@ def client(domain):
 
 @pytest.fixture(scope="module")
 def walk_stream():
-    from stride_ros.synthetic import synthetic_walk
+    from stride_ros.data.synthetic import synthetic_walk
     gt = synthetic_walk(seconds=10.0, fps=FPS, seed=5)
     return simulate(gt, FPS, seed=21)
 

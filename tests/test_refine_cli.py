@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from stride_ros import metrics
-from stride_ros.posefile import PoseSequence, load_poses, save_poses
-from stride_ros.simulator import simulate
+from stride_ros.data.posefile import PoseSequence, load_poses, save_poses
+from stride_ros.data.simulator import simulate
 
 from conftest import run_cli
 

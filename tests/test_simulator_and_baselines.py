@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from stride_ros import metrics
-from stride_ros.baselines import (BASELINES, OneEuroFilter, OneEuroParams, hold_last, interpolate_missing,
+from stride_ros.eval.baselines import (BASELINES, OneEuroFilter, OneEuroParams, hold_last, interpolate_missing,
                                   linear_interpolation, one_euro)
-from stride_ros.simulator import SimulatorConfig, simulate
+from stride_ros.data.simulator import SimulatorConfig, simulate
 
 
 def test_reproducible_by_seed(synthetic_clip):

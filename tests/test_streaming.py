@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from stride_ros.adapt import AdaptConfig
-from stride_ros.adaptation_worker import InlineWorker, ProcessWorker
-from stride_ros.backends import Backend
-from stride_ros.representation import encode
-from stride_ros.simulator import SimulatorConfig, simulate
-from stride_ros.streaming import StreamConfig, StreamingRefiner
+from stride_ros.offline.adapt import AdaptConfig
+from stride_ros.stream.worker import InlineWorker, ProcessWorker
+from stride_ros.model.backends import Backend
+from stride_ros.core.representation import encode
+from stride_ros.data.simulator import SimulatorConfig, simulate
+from stride_ros.stream.refiner import StreamConfig, StreamingRefiner
 
 FPS = 30.0
 CLEAN = SimulatorConfig(occlusion_s=0.0, partial_rate_per_s=0.0, swap_hazard=0.0, outlier_hazard=0.0)
@@ -16,7 +16,7 @@ CLEAN = SimulatorConfig(occlusion_s=0.0, partial_rate_per_s=0.0, swap_hazard=0.0
 
 @pytest.fixture(scope="module")
 def stream_input(request):
-    from stride_ros.synthetic import synthetic_walk
+    from stride_ros.data.synthetic import synthetic_walk
     gt = synthetic_walk(seconds=12.0, fps=FPS, seed=3)
     return simulate(gt, FPS, seed=11, cfg=CLEAN)
 
@@ -128,7 +128,7 @@ def test_stream_publishes_the_models_stream_output_flush_included(prior_model, s
 
 
 def test_onnx_backend_matches_torch(prior_model, stream_input):
-    from stride_ros.backends import Backend
+    from stride_ros.model.backends import Backend
     a = StreamingRefiner(prior_model, StreamConfig(lag=2, adapt=False), Backend("torch"))
     b = StreamingRefiner(prior_model, StreamConfig(lag=2, adapt=False), Backend("onnx"))
     for t in range(30):
@@ -179,7 +179,7 @@ def test_catch_up_replays_what_arrived_while_the_runner_was_built(prior_model, s
     from collections import deque
     from types import SimpleNamespace
 
-    from stride_ros.adaptation_worker import catch_up
+    from stride_ros.stream.worker import catch_up
     runner = Backend("torch").runner(prior_model)
     xs = [encode(stream_input.poses[t][None], stream_input.confidence[t][None])[0][0] for t in range(1, 41)]
     track = SimpleNamespace(lock=threading.Lock(), alive=True, frames=deque(enumerate(xs), maxlen=200))
@@ -248,11 +248,11 @@ def test_process_exits_when_closed_mid_burst(tmp_path):
     script = tmp_path / "closing.py"
     script.write_text(
         "import numpy as np\n"
-        "from stride_ros.adaptation_worker import ProcessWorker\n"
-        "from stride_ros.checkpoint import load_model\n"
-        "from stride_ros.simulator import simulate\n"
-        "from stride_ros.streaming import StreamConfig, StreamingRefiner\n"
-        "from stride_ros.synthetic import synthetic_walk\n"
+        "from stride_ros.stream.worker import ProcessWorker\n"
+        "from stride_ros.model.checkpoint import load_model\n"
+        "from stride_ros.data.simulator import simulate\n"
+        "from stride_ros.stream.refiner import StreamConfig, StreamingRefiner\n"
+        "from stride_ros.data.synthetic import synthetic_walk\n"
         "sim = simulate(synthetic_walk(seconds=30, fps=30.0, seed=1), 30.0, seed=2)\n"
         "cfg = StreamConfig(adapt=True, adapt_interval_s=0.0, adapt_min_frames=60, adapt_epochs=30)\n"
         "w = ProcessWorker()\n"

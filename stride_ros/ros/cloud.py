@@ -12,7 +12,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from ..skeleton import NUM_JOINTS
+from ..core.skeleton import NUM_JOINTS
 
 try:  # a ROS install has it; the PyPI wheels do not
     from sensor_msgs_py import point_cloud2 as _pc2  # type: ignore

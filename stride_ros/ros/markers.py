@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..skeleton import BONES
+from ..core.skeleton import BONES
 
 MARKER_LIFETIME_S = 0.5  # a person who stops being published vanishes from RViz soon after
 LINE_LIST, SPHERE_LIST, ADD = 5, 7, 0  # visualization_msgs/msg/Marker constants

@@ -26,12 +26,12 @@ from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReli
 from sensor_msgs.msg import PointCloud2, PointField
 from visualization_msgs.msg import MarkerArray
 
-from ..adaptation_worker import ProcessWorker
-from ..backends import Backend
-from ..checkpoint import load_model
-from ..errors import InputError
-from ..skeleton import NUM_JOINTS
-from ..streaming import StreamConfig, StreamingRefiner
+from ..stream.worker import ProcessWorker
+from ..model.backends import Backend
+from ..model.checkpoint import load_model
+from ..core.errors import InputError
+from ..core.skeleton import NUM_JOINTS
+from ..stream.refiner import StreamConfig, StreamingRefiner
 from .cloud import CloudError, cloud_to_persons, make_cloud
 from .markers import rclpy_kit, skeleton_markers
 

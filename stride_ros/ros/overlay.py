@@ -10,7 +10,7 @@ from collections import deque
 
 import numpy as np
 
-from ..skeleton import BONES
+from ..core.skeleton import BONES
 from .markers import track_colour
 
 try:  # a ROS install has it; PyPI's cv-bridge is the old ROS 1 one and does not work with ROS 2

@@ -17,11 +17,11 @@ from typing import Callable
 import numpy as np
 
 from . import metrics
-from .bvh import load_h36m
-from .timeseries import MODEL_FPS, resample
-from .errors import InputError
-from .posefile import load_poses
-from .simulator import Simulated, SimulatorConfig, clip_seed, describe, simulate
+from ..data.bvh import load_h36m
+from ..core.timeseries import MODEL_FPS, resample
+from ..core.errors import InputError
+from ..data.posefile import load_poses
+from ..data.simulator import Simulated, SimulatorConfig, clip_seed, describe, simulate
 
 # (poses with NaN, confidence, fps) -> complete poses
 Method = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
@@ -68,7 +68,7 @@ def clips_from_paths(paths: list[str | Path], fps: float = EVAL_FPS) -> list[Cli
             files.append(p)
     manifest_fps = {}
     try:
-        from .mocap import list_clips
+        from ..data.mocap import list_clips
         manifest_fps = {c.path.resolve(): c.fps for c in list_clips()}
     except InputError:
         pass
@@ -91,7 +91,7 @@ def clips_from_paths(paths: list[str | Path], fps: float = EVAL_FPS) -> list[Cli
 
 def clips_from_split(split: str = "val", data_dir=None, fps: float = EVAL_FPS,
                      max_clips: int | None = None) -> list[Clip]:
-    from .mocap import CACHE_FPS, load_cached
+    from ..data.mocap import CACHE_FPS, load_cached
     items = sorted(load_cached(data_dir, split=split).items())
     clips = [Clip(name, resample(p, CACHE_FPS, fps)) for name, (p, _) in items]
     return clips[:max_clips] if max_clips else clips
@@ -108,7 +108,7 @@ class Case:
 def simulated_cases(clips: list[Clip], family: str = "sim", seed: int = 0,
                     sim_cfg: SimulatorConfig = SimulatorConfig()) -> list[Case]:
     """Each clip through one estimator family. `sim` reproduces the original benchmark exactly."""
-    from .zoo import FAMILIES, corrupt
+    from ..data.zoo import FAMILIES, corrupt
     if family not in FAMILIES:
         raise InputError(f"--family {family}: unknown (known: {', '.join(FAMILIES)})")
     cases = []
@@ -125,7 +125,7 @@ def simulated_cases(clips: list[Clip], family: str = "sim", seed: int = 0,
 
 def real_cases(folder=None, motions: list[str] | None = None) -> list[Case]:
     """The real development set (realdata.py) as cases: occluded = the detector found nobody."""
-    from .realdata import COMPARABLE, load_cases
+    from ..data.realdata import COMPARABLE, load_cases
     out = []
     for rc in load_cases(folder, motions):
         occ = np.repeat(rc.missing[:, None], rc.gt.shape[1], 1)

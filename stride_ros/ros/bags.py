@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .ros.cloud import CloudError, cloud_to_persons, make_cloud
-from .ros.markers import rosbags_kit, skeleton_markers
+from ..core.errors import InputError
+from .cloud import CloudError, cloud_to_persons, make_cloud
+from .markers import rosbags_kit, skeleton_markers
 
-log = logging.getLogger("stride_ros.bags")
+log = logging.getLogger("stride_ros.ros.bags")
 
 POINTCLOUD2 = "sensor_msgs/msg/PointCloud2"
 MARKER_ARRAY = "visualization_msgs/msg/MarkerArray"
@@ -105,7 +105,7 @@ def replay_bag(in_path: str | Path, out_path: str | Path, model, lag: int = 0, i
 
     from rosbags.rosbag2 import Reader, Writer
 
-    from .streaming import StreamConfig, StreamingRefiner
+    from ..stream.refiner import StreamConfig, StreamingRefiner
 
     in_path, out_path = Path(in_path), Path(out_path)
     if not in_path.exists():
@@ -187,8 +187,8 @@ def replay_bag(in_path: str | Path, out_path: str | Path, model, lag: int = 0, i
 
 def score_against_gt(gt: dict, refined: dict, inputs: dict, fps: float) -> dict:
     """Metrics of the refined track 0 and of One Euro on the same input, on the frames both cover."""
-    from . import metrics
-    from .baselines import one_euro
+    from ..eval import metrics
+    from ..eval.baselines import one_euro
 
     stamps = sorted(s for s in gt if s in refined)
     if len(stamps) < 3:

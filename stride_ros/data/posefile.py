@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .skeleton import NUM_JOINTS
+from ..core.errors import InputError
+from ..core.skeleton import NUM_JOINTS
 
 
 @dataclass

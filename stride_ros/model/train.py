@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .mocap import CACHE_FPS, load_cached
-from .model import CONFIGS, DSTformer, ModelConfig
-from . import zoo
-from .timeseries import MODEL_FPS
-from .representation import encode_track, frame_reference, usable
-from .skeleton import BONES, MIRROR, rescale_bones
+from ..data.mocap import CACHE_FPS, load_cached
+from .dstformer import CONFIGS, DSTformer, ModelConfig
+from ..data import zoo
+from ..core.timeseries import MODEL_FPS
+from ..core.representation import encode_track, frame_reference, usable
+from ..core.skeleton import BONES, MIRROR, rescale_bones
 
 TRAIN_FPS = MODEL_FPS
 
@@ -414,8 +414,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, data_dir=None, resume: bool = T
 
 def model_card(cfg: TrainConfig, mcfg: ModelConfig, history: list[dict], out_dir: Path) -> str:
     """The training half of models/MODEL_CARD.md, generated from the run itself."""
-    from .bench import machine
-    from .model import DSTformer
+    from ..core.machine import machine
+    from .dstformer import DSTformer
     last = history[-1] if history else {}
     best = min(history, key=lambda h: h.get("full_mpjpe", 1e9)) if history else {}
     def cell(h: dict, key: str) -> str:

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics
-from .baselines import one_euro
-from .errors import InputError
-from .posefile import PoseSequence, load_poses, save_poses
-from .timeseries import MODEL_FPS
+from ..eval import metrics
+from ..eval.baselines import one_euro
+from ..core.errors import InputError
+from ..data.posefile import PoseSequence, load_poses, save_poses
+from ..core.timeseries import MODEL_FPS
 
 
 
@@ -48,7 +48,7 @@ def publisher_main(argv: list[str]) -> int:
     from sensor_msgs.msg import PointCloud2, PointField
     from std_msgs.msg import Header
 
-    from .ros.cloud import make_cloud
+    from .cloud import make_cloud
     seq_path, times_path, wait_s = argv[0], argv[1], float(argv[2])
     seq = load_poses(seq_path)
     conf = seq.confidence_or_default()
@@ -85,9 +85,9 @@ def run_demo(motion: str | None = None, seconds: float = 20.0, lag: int = 0, out
     except ImportError:
         raise InputError("the demo needs ROS 2's rclpy: pip install 'stride_ros[ros]' (pinned Kilted wheels) "
                          "or source a ROS 2 installation") from None
-    from .evaluate import EVAL_FPS, clips_from_paths
-    from .simulator import simulate
-    from .synthetic import synthetic_walk
+    from ..eval.benchmark import EVAL_FPS, clips_from_paths
+    from ..data.simulator import simulate
+    from ..data.synthetic import synthetic_walk
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,7 +111,7 @@ def run_demo(motion: str | None = None, seconds: float = 20.0, lag: int = 0, out
     node_log = open(out / "node.log", "w")
     node = subprocess.Popen(node_args, env=env, stdout=node_log, stderr=subprocess.STDOUT, start_new_session=True)
     times_path = tmp / "sent.json"
-    pub = subprocess.Popen([sys.executable, "-m", "stride_ros.demo", str(seq_path), str(times_path), "60"],
+    pub = subprocess.Popen([sys.executable, "-m", "stride_ros.ros.demo", str(seq_path), str(times_path), "60"],
                            env=env, start_new_session=True)
     try:
         received, bag_path = _listen(domain, len(sim.gt), out, lag, node, pub)
@@ -193,8 +193,8 @@ def _listen(domain: int, n: int, out: Path, lag: int, node, pub):
 
 
 def _report(sim, sent: dict, received: dict, out: Path, bag_path: Path, lag: int) -> dict:
-    from .evaluate import plot_clip
-    from .ros.cloud import cloud_to_persons
+    from ..eval.benchmark import plot_clip
+    from .cloud import cloud_to_persons
 
     t0 = sent["t0"]
     n = len(sim.gt)

@@ -21,7 +21,7 @@ import zlib
 
 import numpy as np
 
-from .skeleton import ARMS, LEFT_ARM, LOWER_LEGS, MIRROR, RIGHT_ARM
+from ..core.skeleton import ARMS, LEFT_ARM, LOWER_LEGS, MIRROR, RIGHT_ARM
 
 
 @dataclass(frozen=True)

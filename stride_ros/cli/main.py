@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..core.errors import InputError
 
 
 def _out_path(out: str, inputs: list[str]) -> Path:
@@ -27,9 +27,9 @@ def _out_path(out: str, inputs: list[str]) -> Path:
 # --- subcommands ------------------------------------------------------------------------------
 
 def cmd_convert(a: argparse.Namespace) -> int:
-    from .bvh import load_h36m
-    from .mocap import list_clips
-    from .posefile import PoseSequence, save_poses
+    from ..data.bvh import load_h36m
+    from ..data.mocap import list_clips
+    from ..data.posefile import PoseSequence, save_poses
 
     out = _out_path(a.output, [a.input])
     fps_in = None
@@ -44,9 +44,9 @@ def cmd_convert(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .evaluate import (clips_from_paths, clips_from_split, format_per_case, format_table, plot_clip, real_cases,
+    from ..eval.benchmark import (clips_from_paths, clips_from_split, format_per_case, format_table, plot_clip, real_cases,
                            run_benchmark, save_json, simulated_cases)
-    from .methods import build_methods
+    from ..eval.methods import build_methods
 
     if a.jobs < 1:
         raise InputError(f"--jobs {a.jobs}: expected 1 or more")
@@ -108,7 +108,7 @@ def _writable(path: str, suffix: str) -> Path:
 def _load_model(path: str | None, device: str = "cpu", threads: int | None = None):
     """The prior, ready. Per-frame work is many small ops: one intra-op thread is fastest and leaves
     the other core to adaptation (threads=None keeps torch's default, for batch work)."""
-    from .checkpoint import load_model
+    from ..model.checkpoint import load_model
 
     if threads:
         import torch
@@ -122,10 +122,10 @@ def _load_model(path: str | None, device: str = "cpu", threads: int | None = Non
 
 
 def cmd_refine(a: argparse.Namespace) -> int:
-    from .backends import Backend
-    from .posefile import PoseSequence, load_poses, save_poses
-    from .refine import offline_sequence, stream_sequence
-    from .streaming import StreamConfig
+    from ..model.backends import Backend
+    from ..data.posefile import PoseSequence, load_poses, save_poses
+    from ..stream.sequence import offline_sequence, stream_sequence
+    from ..stream.refiner import StreamConfig
 
     out = _out_path(a.output, [a.input])
     seq = load_poses(a.input)
@@ -157,7 +157,7 @@ def cmd_refine(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from .export import export_full, export_step, parity
+    from ..model.export import export_full, export_step, parity
 
     model = _load_model(a.model)
     out = Path(a.output)
@@ -179,8 +179,8 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 def _motion(path: str | None, seconds: float, seed: int):
     """Ground-truth motion for generated data: a BVH/.npz file, else the built-in generated walk."""
-    from .evaluate import EVAL_FPS, clips_from_paths
-    from .synthetic import synthetic_walk
+    from ..eval.benchmark import EVAL_FPS, clips_from_paths
+    from ..data.synthetic import synthetic_walk
 
     if path:
         gt = clips_from_paths([path])[0].gt
@@ -189,9 +189,9 @@ def _motion(path: str | None, seconds: float, seed: int):
 
 
 def cmd_make_bag(a: argparse.Namespace) -> int:
-    from .bags import write_sim_bag
-    from .evaluate import EVAL_FPS
-    from .simulator import simulate
+    from ..ros.bags import write_sim_bag
+    from ..eval.benchmark import EVAL_FPS
+    from ..data.simulator import simulate
 
     people = []
     for k in range(a.people):
@@ -208,8 +208,8 @@ def cmd_make_bag(a: argparse.Namespace) -> int:
 
 
 def cmd_replay(a: argparse.Namespace) -> int:
-    from .backends import Backend
-    from .bags import replay_bag
+    from ..model.backends import Backend
+    from ..ros.bags import replay_bag
 
     model = _load_model(a.model, a.device, threads=1)
     try:
@@ -231,7 +231,7 @@ def cmd_replay(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    from .bench import format_bench, run_bench, save
+    from ..eval.bench import format_bench, run_bench, save
 
     model = _load_model(a.model, a.device, threads=1)
     try:
@@ -254,16 +254,16 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from ..ros.demo import run_demo
 
     run_demo(motion=a.motion, seconds=a.seconds, lag=a.lag, out_dir=a.out, model=a.model, seed=a.seed)
     return 0
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .model import CONFIGS
-    from .train import FAMILY_MIX, TrainConfig, train
-    from .zoo import FAMILIES
+    from ..model.dstformer import CONFIGS
+    from ..model.train import FAMILY_MIX, TrainConfig, train
+    from ..data.zoo import FAMILIES
 
     if a.model not in CONFIGS:
         raise InputError(f"--model {a.model}: unknown configuration (known: {', '.join(CONFIGS)})")
@@ -289,7 +289,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_tune(a: argparse.Namespace) -> int:
-    from .tune import tune
+    from ..eval.tune import tune
 
     for name, (params, score) in tune(progress=not a.quiet).items():
         print(f"{name:<14} MPJPE + Abs + Accel {score:6.1f} on training subjects with {params}")
@@ -445,7 +445,7 @@ def cmd_node(argv: list[str]) -> int:
         print(NODE_HELP)
         return 0
     try:
-        from .ros.node import main as node_main
+        from ..ros.node import main as node_main
     except ImportError as e:
         print(f"stride-ros node: error: ROS 2 Python packages missing ({e}); install the 'ros' extra "
               "(pip install 'stride_ros[ros]') or source a ROS 2 installation", file=sys.stderr)

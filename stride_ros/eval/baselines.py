@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.signal import savgol_filter
 
-from .timeseries import interpolate_missing
+from ..core.timeseries import interpolate_missing
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ import re
 from dataclasses import replace
 from functools import partial
 
-from .adapt import AdaptConfig, refine_offline
+from ..offline.adapt import AdaptConfig, refine_offline
 from .baselines import BASELINES
-from .errors import InputError
+from ..core.errors import InputError
 
 ABLATION = {
     "tta:mpjp": lambda n: AdaptConfig.paper(epochs=n, w_vel=0.0, w_limb=0.0, w_nmpjp=0.0),
@@ -70,7 +70,7 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
             methods[name] = BASELINES[name]
             continue
         if prior is None:
-            from .checkpoint import load_model
+            from ..model.checkpoint import load_model
             prior = load_model(model).to(device)
         m = re.fullmatch(r"stream_lag(\d+)(_causal|_ahead)?(_prior)?", name)
         wl = re.fullmatch(r"window_lag(\d+)", name)
@@ -110,13 +110,13 @@ def _offline(model, cfg: AdaptConfig, poses, confidence, fps):
 
 
 def _window_lag(model, lag: int, poses, confidence, fps):
-    from .offline import refine_window_lag
+    from ..offline.windows import refine_window_lag
     return refine_window_lag(model, poses, confidence, fps, lag)
 
 
 def _stream(model, lag: int, adapt: bool, poses, confidence, fps):
-    from .posefile import PoseSequence
-    from .refine import stream_sequence
-    from .streaming import StreamConfig
+    from ..data.posefile import PoseSequence
+    from ..stream.sequence import stream_sequence
+    from ..stream.refiner import StreamConfig
     out, _, _ = stream_sequence(model, PoseSequence(poses, fps, confidence), StreamConfig(lag=lag, fps=fps, adapt=adapt))
     return out

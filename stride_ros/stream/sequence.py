@@ -6,13 +6,13 @@ import logging
 
 import numpy as np
 
-from .adapt import AdaptConfig, refine_offline
-from .backends import Backend
-from .model import DSTformer
-from .posefile import PoseSequence
-from .streaming import RefinedFrame, StreamConfig, StreamingRefiner
+from ..offline.adapt import AdaptConfig, refine_offline
+from ..model.backends import Backend
+from ..model.dstformer import DSTformer
+from ..data.posefile import PoseSequence
+from .refiner import RefinedFrame, StreamConfig, StreamingRefiner
 
-log = logging.getLogger("stride_ros.refine")
+log = logging.getLogger("stride_ros.stream.sequence")
 
 
 def frame_persons(poses: np.ndarray, conf: np.ndarray) -> dict:

@@ -14,8 +14,8 @@ import numpy as np
 
 from . import metrics
 from .baselines import OneEuroParams, hold_last, linear_interpolation, one_euro, savitzky_golay
-from .evaluate import EVAL_FPS, clips_from_split
-from .simulator import clip_seed, simulate
+from .benchmark import EVAL_FPS, clips_from_split
+from ..data.simulator import clip_seed, simulate
 
 THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 GRIDS = {

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .export import export_step, step_io_names, with_initializers
-from .model import DSTformer, RingState
+from .dstformer import DSTformer, RingState
 
 
 class Runner(Protocol):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .timeseries import resample
+from ..core.errors import InputError
+from ..core.timeseries import resample
 
 
 @dataclass

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .adapt import AdaptConfig, adapt_model, loss_limb
-from .backends import canonical_cache
-from .model import DSTformer
+from ..offline.adapt import AdaptConfig, adapt_model, loss_limb
+from ..model.backends import canonical_cache
+from ..model.dstformer import DSTformer
 
 log = logging.getLogger("stride_ros.adaptation")
 CHILD_NICE = 10  # the adaptation process's niceness (lower priority than the frame path)
@@ -131,7 +131,7 @@ class InlineWorker(AdaptationWorkerBase):
     """Runs each burst at once, inside push(): deterministic, for replaying files."""
 
     def submit(self, track) -> None:
-        from .streaming import Handover
+        from .refiner import Handover
         r = self.refiner
         idx, xs = _buffer(track)
         res = run_burst(r.model, track.weights, np.stack(xs[-r.cfg.adapt_buffer_frames:]), r.cfg.lag,
@@ -149,7 +149,7 @@ class InlineWorker(AdaptationWorkerBase):
 
 def _child_main(jobs, results, base_sd: dict, model_cfg: dict) -> None:  # pragma: no cover - child process
     """The adaptation process: bursts, then catch-up replays, for one refiner."""
-    from .model import ModelConfig
+    from ..model.dstformer import ModelConfig
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this process ends
     torch.set_num_threads(1)
     try:  # the frame path must win every contest for a core: adaptation can always wait
@@ -291,7 +291,7 @@ class ProcessWorker(AdaptationWorkerBase):
                 del runner  # the session's destructor runs here, between two frames
 
     def _receive(self) -> None:
-        from .streaming import Handover
+        from .refiner import Handover
         while not self._stop.is_set():
             try:
                 _, key, res, cache, upto = self._results.get(timeout=0.2)

@@ -27,18 +27,18 @@ from typing import TYPE_CHECKING, Any, Hashable
 
 import numpy as np
 
-from .adapt import AdaptConfig
-from .backends import Backend, Runner
-from .model import DSTformer
-from .canonical import Canonicaliser
-from .representation import encode, frame_weight, to_input_frame, usable
-from .rootpath import RootFilter, RootFilterParams
-from .skeleton import NUM_JOINTS
+from ..offline.adapt import AdaptConfig
+from ..model.backends import Backend, Runner
+from ..model.dstformer import DSTformer
+from ..core.canonical import Canonicaliser
+from ..core.representation import encode, frame_weight, to_input_frame, usable
+from ..core.rootpath import RootFilter, RootFilterParams
+from ..core.skeleton import NUM_JOINTS
 
 if TYPE_CHECKING:
-    from .adaptation_worker import AdaptationWorkerBase
+    from .worker import AdaptationWorkerBase
 
-log = logging.getLogger("stride_ros.streaming")
+log = logging.getLogger("stride_ros.stream.refiner")
 
 
 @dataclass
@@ -140,7 +140,7 @@ class StreamingRefiner:
         self.buffer_len = max(cfg.adapt_buffer_frames, model.cfg.depth * (model.cfg.window - 1) + 1)
         self.worker = worker
         if cfg.adapt and self.worker is None:
-            from .adaptation_worker import InlineWorker
+            from .worker import InlineWorker
             self.worker = InlineWorker()
         if self.worker is not None:
             self.worker.bind(self)

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .skeleton import NUM_JOINTS
+from ..core.skeleton import NUM_JOINTS
 
 
 @dataclass(frozen=True)

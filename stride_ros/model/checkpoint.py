@@ -9,12 +9,12 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
-from .model import DSTformer, ModelConfig
+from ..core.errors import CheckpointError
+from .dstformer import DSTformer, ModelConfig
 
 FORMAT = "stride_ros.prior"
 VERSION = 1
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "stride_small.pt"
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "stride_small.pt"
 
 
 @dataclass

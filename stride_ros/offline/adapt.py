@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .timeseries import interpolate_missing
-from .model import DSTformer
-from .offline import (blend, finish, mirror_input, mirror_output, predict_windows, prepare, window_starts,
+from ..core.timeseries import interpolate_missing
+from ..model.dstformer import DSTformer
+from .windows import (blend, finish, mirror_input, mirror_output, predict_windows, prepare, window_starts,
                       windows)
-from .representation import decode
-from .skeleton import BONE_CHILDREN, BONE_PARENTS, MIRROR
+from ..core.representation import decode
+from ..core.skeleton import BONE_CHILDREN, BONE_PARENTS, MIRROR
 
-log = logging.getLogger("stride_ros.adapt")
+log = logging.getLogger("stride_ros.offline.adapt")
 
 
 @dataclass(frozen=True)

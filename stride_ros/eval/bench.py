@@ -8,21 +8,21 @@ one invocation, so the ratios between rows are measured under the same condition
 from __future__ import annotations
 
 import json
-import platform
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .adaptation_worker import ProcessWorker
-from .backends import Backend
+from ..stream.worker import ProcessWorker
+from ..model.backends import Backend
 from .baselines import OneEuroFilter, valid_mask
-from .model import DSTformer
-from .simulator import simulate
-from .streaming import StreamConfig, StreamingRefiner
-from .synthetic import synthetic_walk
-from .timeseries import MODEL_FPS
+from ..model.dstformer import DSTformer
+from ..data.simulator import simulate
+from ..stream.refiner import StreamConfig, StreamingRefiner
+from ..data.synthetic import synthetic_walk
+from ..core.timeseries import MODEL_FPS
+from ..core.machine import machine
 
 
 
@@ -46,20 +46,6 @@ class Row:
                  if self.adaptation else "")
         return (f"{self.method:<10} {self.backend:<8} {self.people:>6} {adapt:>6} {self.p50_ms:8.2f} "
                 f"{self.p99_ms:8.2f} {self.max_ms:8.2f}{extra}")
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
 
 
 def make_streams(people: int, frames: int, seed: int = 0) -> list:
@@ -109,7 +95,7 @@ def run_one_euro(sims: list) -> Row:
 
 def component_times(model: DSTformer, backend_kind: str) -> dict:
     """Isolated costs: one cached step, one full window, one adaptation step (fwd+bwd)."""
-    from .adapt import AdaptConfig, stride_loss
+    from ..offline.adapt import AdaptConfig, stride_loss
     W = model.cfg.window
     x = torch.randn(1, W, 17, 4) * 0.2
     res = {}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .bvh import load_h36m
-from .errors import InputError
+from ..core.errors import InputError
 
 VALIDATION_SUBJECTS = ("06", "08", "14")
 TRAIN_SUBJECTS = ("01", "03", "05", "07", "09", "13", "60-61")
@@ -34,8 +34,8 @@ def find_data_dir(explicit: str | os.PathLike | None = None) -> Path:
         candidates.append(Path(explicit))
     if os.environ.get("STRIDE_ROS_DATA"):
         candidates.append(Path(os.environ["STRIDE_ROS_DATA"]))
-    here = Path(__file__).resolve().parent.parent
-    candidates += [here.parent / "shared" / "data" / "mocap", Path("/work/shared/data/mocap")]
+    checkout = Path(__file__).resolve().parents[2]  # a source checkout: the shared data beside it
+    candidates.append(checkout.parent / "shared" / "data" / "mocap")
     for c in candidates:
         if (c / "train" / "MANIFEST.csv").exists():
             return c

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .skeleton import NUM_JOINTS
+from ..core.errors import InputError
+from ..core.skeleton import NUM_JOINTS
 
 COMPARABLE = np.array([j for j in range(NUM_JOINTS) if j not in (9, 10)])
 
@@ -40,7 +40,7 @@ def find_real_dir(explicit: str | os.PathLike | None = None) -> Path:
     candidates = [Path(explicit)] if explicit else []
     if os.environ.get("STRIDE_ROS_REAL"):
         candidates.append(Path(os.environ["STRIDE_ROS_REAL"]))
-    candidates.append(Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real")
+    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "data" / "real")
     for c in candidates:
         if c.is_dir() and any(c.glob("*.in.npz")):
             return c
