@@ -76,7 +76,7 @@ def test_pseudo_labels_interpolate_and_weight():
 def test_adaptation_lowers_loss_on_a_real_clip(prior_model, walk_clip):
     from stride_ros.offline.windows import prepare
     sim = simulate(walk_clip[:160], 30.0, seed=3)
-    x, _ = prepare(sim.poses, sim.confidence, 30.0)
+    x, _, _ = prepare(sim.poses, sim.confidence, 30.0, prior_model.cfg.canonical)
     m, reason, losses = adapt_model(prior_model, x, AdaptConfig(epochs=8, holdout_share=0.0))
     assert m is not None, reason
     assert losses[-1] < losses[0]
@@ -87,7 +87,7 @@ def test_only_the_top_layers_adapt(prior_model, walk_clip):
     back bit-identical (and the paper's configuration still adapts every weight)."""
     from stride_ros.offline.windows import prepare
     sim = simulate(walk_clip[:100], 30.0, seed=3)
-    x, _ = prepare(sim.poses, sim.confidence, 30.0)
+    x, _, _ = prepare(sim.poses, sim.confidence, 30.0, prior_model.cfg.canonical)
     base = prior_model.state_dict()
     top = ("layers.2.", "layers.3.", "ln.", "head.")
     for cfg in (AdaptConfig(epochs=2, holdout_share=0.0), AdaptConfig.paper(epochs=2)):
@@ -106,7 +106,7 @@ def test_holdout_hides_spans_from_the_fit_and_rejects_copying_the_estimator(prio
     from stride_ros.offline.adapt import holdout_frames
     from stride_ros.offline.windows import prepare
     sim = simulate(walk_clip[:160], 30.0, seed=3)
-    x, _ = prepare(sim.poses, sim.confidence, 30.0)
+    x, _, _ = prepare(sim.poses, sim.confidence, 30.0, prior_model.cfg.canonical)
     cfg = AdaptConfig(epochs=8)
     held = holdout_frames(x, cfg)
     assert 0.1 < held.mean() < 0.2 and (held == holdout_frames(x, cfg)).all()
@@ -128,7 +128,7 @@ def test_holdout_accepts_adaptation_that_helps(prior_model, walk_clip):
         wrong.head.weight.mul_(1.25)
         wrong.head.bias.mul_(1.25)
     gt = simulate(walk_clip[:160], 30.0, seed=3).gt  # the truth, in the camera frame the prior knows
-    x, _ = prepare(gt, np.ones(gt.shape[:2], np.float32), 30.0)
+    x, _, _ = prepare(gt, np.ones(gt.shape[:2], np.float32), 30.0, prior_model.cfg.canonical)
     m, reason, _ = adapt_model(wrong, x, AdaptConfig(epochs=10, gate_mm=None))
     assert m is not None and "held-out" in reason, reason
     before, after = (float(v) for v in re.findall(r"([\d.]+) -> ([\d.]+) mm", reason)[0])

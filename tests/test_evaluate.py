@@ -45,21 +45,24 @@ def test_unknown_method_is_an_error(tmp_path, synthetic_clip):
     assert res.returncode == 2 and "unknown method 'magic'" in res.stderr
 
 
-def test_forced_trunk_rows_share_the_weights_and_name_bad_lags(prior_model):
+def test_forced_trunk_is_plain_configuration_and_names_bad_lags(prior_model):
     from stride_ros.core.errors import InputError
-    from stride_ros.eval.methods import _with_trunk
+    from stride_ros.eval.methods import build_methods
+    from stride_ros.stream.refiner import StreamConfig, StreamingRefiner
     if not prior_model.cfg.lookahead:
         pytest.skip("the model under test has no ahead trunk")
     c = prior_model.cfg
-    causal, ahead = _with_trunk(prior_model, "causal", c.max_lag), _with_trunk(prior_model, "ahead", c.ahead_delay)
-    assert causal.cfg.stream_head(c.max_lag) == (False, c.max_lag)
-    assert ahead.cfg.stream_head(c.ahead_delay) == (True, 0)
+    head = StreamingRefiner.stream_head
+    assert head(prior_model, StreamConfig(lag=c.max_lag, trunk="causal")) == (False, c.max_lag)
+    assert head(prior_model, StreamConfig(lag=c.ahead_delay, trunk="ahead")) == (True, 0)
+    assert head(prior_model, StreamConfig(lag=c.max_lag)) == c.stream_head(c.max_lag)  # auto: the model's choice
     assert prior_model.cfg == c  # the shared model keeps its own choice
-    assert next(causal.parameters()) is next(prior_model.parameters())
+    with pytest.raises(ValueError, match="causal trunk has heads"):
+        head(prior_model, StreamConfig(lag=c.max_lag + 1, trunk="causal"))
+    with pytest.raises(ValueError, match="ahead trunk streams"):
+        head(prior_model, StreamConfig(lag=c.ahead_delay - 1, trunk="ahead"))
     with pytest.raises(InputError, match="causal trunk has heads"):
-        _with_trunk(prior_model, "causal", c.max_lag + 1)
-    with pytest.raises(InputError, match="ahead trunk streams"):
-        _with_trunk(prior_model, "ahead", c.ahead_delay - 1)
+        build_methods(f"stream_lag{c.max_lag + 1}_causal_prior")
 
 
 def test_frames_to_reveal_counts_to_the_next_fully_seen_frame():

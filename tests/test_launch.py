@@ -38,11 +38,12 @@ def test_launch_file_structure_and_the_files_it_names():
 
 
 def test_params_file_lists_every_declared_parameter():
-    from stride_ros.ros.node import PARAMETERS
+    from stride_ros.ros.params import NodeParams
+    PARAMETERS = NodeParams.specs()
     cfg = yaml.safe_load((REPO / "config" / "refine.yaml").read_text())
     params = cfg["stride_refiner"]["ros__parameters"]
-    assert set(params) == set(PARAMETERS)
-    for name, (default, _) in PARAMETERS.items():
+    assert list(params) == list(PARAMETERS)
+    for name, (default, _, _) in PARAMETERS.items():
         assert params[name] == default, name
     text = (REPO / "config" / "refine.yaml").read_text()
     for name in PARAMETERS:  # each with a comment line above it

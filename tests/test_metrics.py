@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from stride_ros import metrics
+from stride_ros.eval import metrics
 
 
 def rotation(axis, angle):

@@ -17,7 +17,7 @@ from sensor_msgs.msg import PointCloud2, PointField  # noqa: E402
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
-from stride_ros import metrics  # noqa: E402
+from stride_ros.eval import metrics  # noqa: E402
 from stride_ros.eval.baselines import hold_last  # noqa: E402
 from stride_ros.ros.cloud import cloud_to_persons  # noqa: E402
 from stride_ros.data.simulator import simulate  # noqa: E402

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from stride_ros import metrics
+from stride_ros.eval import metrics
 from stride_ros.data.posefile import PoseSequence, load_poses, save_poses
 from stride_ros.data.simulator import simulate
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from stride_ros import metrics
+from stride_ros.eval import metrics
 from stride_ros.eval.baselines import (BASELINES, OneEuroFilter, OneEuroParams, hold_last, interpolate_missing,
                                   linear_interpolation, one_euro)
 from stride_ros.data.simulator import SimulatorConfig, simulate

@@ -6,7 +6,7 @@ import torch
 from stride_ros.offline.adapt import AdaptConfig
 from stride_ros.stream.worker import InlineWorker, ProcessWorker
 from stride_ros.model.backends import Backend
-from stride_ros.core.representation import encode
+from stride_ros.core.representation import encode, encode_track
 from stride_ros.data.simulator import SimulatorConfig, simulate
 from stride_ros.stream.refiner import StreamConfig, StreamingRefiner
 
@@ -29,7 +29,7 @@ def test_one_output_per_input_with_its_own_stamp(prior_model, stream_input):
     r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
     outs = []
     for t in range(20):
-        got = r.push(t / FPS, person(stream_input, t), meta=t)
+        got = r.push(t / FPS, person(stream_input, t), meta=t).frames
         assert len(got) == 1 and got[0].meta == t and got[0].stamp == t / FPS
         outs += got
     tp = outs[-1].tracks[7]
@@ -42,7 +42,7 @@ def test_lag_delays_by_n_frames_and_flush_completes(prior_model, stream_input):
     r = StreamingRefiner(prior_model, StreamConfig(lag=lag, adapt=False))
     emitted = []
     for t in range(12):
-        got = r.push(t / FPS, person(stream_input, t), meta=t)
+        got = r.push(t / FPS, person(stream_input, t), meta=t).frames
         emitted.append([g.meta for g in got])
     assert emitted[:lag] == [[]] * lag
     assert all(e == [t - lag] for t, e in enumerate(emitted) if t >= lag)
@@ -54,7 +54,7 @@ def test_stamp_gap_inserts_missing_frames(prior_model, stream_input):
     r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
     for t in range(10):
         r.push(t / FPS, person(stream_input, t))
-    out = r.push(14 / FPS, person(stream_input, 14))  # frames 10..13 never came
+    out = r.push(14 / FPS, person(stream_input, 14)).frames  # frames 10..13 never came
     assert r.frame == 14  # four inferred frames were stepped through
     assert len(out) == 1 and out[0].stamp == pytest.approx(14 / FPS)
     assert not r.dropped
@@ -64,10 +64,10 @@ def test_duplicate_and_out_of_order_stamps_are_dropped(prior_model, stream_input
     r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
     for t in range(5):
         r.push(t / FPS, person(stream_input, t))
-    assert r.push(4 / FPS, person(stream_input, 4)) == []
-    assert r.push(3.5 / FPS, person(stream_input, 3)) == []
+    assert r.push(4 / FPS, person(stream_input, 4)).frames == []
+    assert r.push(3.5 / FPS, person(stream_input, 3)).frames == []
     assert r.dropped["duplicate_stamp"] == 1 and r.dropped["out_of_order"] == 1
-    assert len(r.push(5 / FPS, person(stream_input, 5))) == 1
+    assert len(r.push(5 / FPS, person(stream_input, 5)).frames) == 1
 
 
 def test_time_jumping_back_resets_tracks(prior_model, stream_input):
@@ -75,7 +75,7 @@ def test_time_jumping_back_resets_tracks(prior_model, stream_input):
     for t in range(30):
         r.push(100 + t / FPS, person(stream_input, t))
     first = r.tracks[7]
-    out = r.push(3.0, person(stream_input, 30))  # the bag started over
+    out = r.push(3.0, person(stream_input, 30)).frames  # the bag started over
     assert r.dropped["time_jumped_back"] == 1
     assert r.frame == 0 and r.tracks[7] is not first
     assert len(out) == 1
@@ -86,12 +86,12 @@ def test_track_survives_occlusion_then_expires(prior_model, stream_input):
     r = StreamingRefiner(prior_model, cfg)
     for t in range(30):
         r.push(t / FPS, person(stream_input, t))
-    inferred = [r.push(t / FPS, {}) for t in range(30, 55)]  # nobody seen for 25 frames (< 1 s)
+    inferred = [r.push(t / FPS, {}).frames for t in range(30, 55)]  # nobody seen for 25 frames (< 1 s)
     assert all(7 in o[0].tracks for o in inferred)
     tp = inferred[-1][0].tracks[7]
     assert not tp.observed.any() and (tp.confidence < 0.3).all() and np.isfinite(tp.poses).all()
     assert inferred[-1][0].tracks[7].confidence.max() < inferred[0][0].tracks[7].confidence.max()
-    later = r.push(62 / FPS, {})
+    later = r.push(62 / FPS, {}).frames
     assert later and 7 not in later[0].tracks and 7 not in r.tracks
 
 
@@ -99,10 +99,10 @@ def test_bad_persons_are_counted_not_fatal(prior_model, stream_input):
     r = StreamingRefiner(prior_model, StreamConfig(lag=0, adapt=False))
     r.push(0.0, person(stream_input, 1))  # a pelvis seen at confidence >= 0.5 starts the track's root
     nan = np.full((17, 3), np.nan, np.float32)
-    out = r.push(1 / FPS, {7: (nan, None), 8: (np.zeros((15, 3)), None)})
+    out = r.push(1 / FPS, {7: (nan, None), 8: (np.zeros((15, 3)), None)}).frames
     assert r.dropped["all_nan"] == 1 and r.dropped["wrong_joint_count"] == 1
     assert set(out[0].tracks) == {7}
-    assert r.push(float("nan"), person(stream_input, 2)) == [] and r.dropped["bad_stamp"] == 1
+    assert r.push(float("nan"), person(stream_input, 2)).frames == [] and r.dropped["bad_stamp"] == 1
 
 
 @pytest.mark.parametrize("lag", [0, 8, 16])  # causal heads, and the ahead trunk from its `ahead_from`
@@ -113,14 +113,17 @@ def test_stream_publishes_the_models_stream_output_flush_included(prior_model, s
     r = StreamingRefiner(prior_model, StreamConfig(lag=lag, adapt=False))
     got = {}
     for t in range(1, 61):  # from frame 1: frame 0's pelvis is below the root filter's confidence
-        for fr in r.push(t / FPS, person(stream_input, t), meta=t):
+        for fr in r.push(t / FPS, person(stream_input, t), meta=t).frames:
             got[fr.meta] = fr.tracks[7].poses
     assert sorted(got) == list(range(1, 61 - lag))
     for fr in r.flush():
         got[fr.meta] = fr.tracks[7].poses
     assert sorted(got) == list(range(1, 61))
     rel_stream = np.stack([got[t] - got[t][:1] for t in range(1, 61)])
-    x, _ = encode(stream_input.poses[1:61], stream_input.confidence[1:61])
+    if prior_model.cfg.canonical:  # the model answers in each frame's canonical frame
+        _, _, rot = encode_track(stream_input.poses[1:61], stream_input.confidence[1:61], True)
+        rel_stream = np.einsum("tij,tkj->tki", rot, rel_stream)
+    x, _, _ = encode_track(stream_input.poses[1:61], stream_input.confidence[1:61], prior_model.cfg.canonical)
     x = np.concatenate([x, np.zeros((lag, 17, 4), np.float32)])  # what flush feeds
     with torch.no_grad():
         want = prior_model.stream_output(torch.from_numpy(x[None]), lag)[0].numpy()
@@ -132,7 +135,7 @@ def test_onnx_backend_matches_torch(prior_model, stream_input):
     a = StreamingRefiner(prior_model, StreamConfig(lag=2, adapt=False), Backend("torch"))
     b = StreamingRefiner(prior_model, StreamConfig(lag=2, adapt=False), Backend("onnx"))
     for t in range(30):
-        pa, pb = a.push(t / FPS, person(stream_input, t)), b.push(t / FPS, person(stream_input, t))
+        pa, pb = a.push(t / FPS, person(stream_input, t)).frames, b.push(t / FPS, person(stream_input, t)).frames
         for fa, fb in zip(pa, pb):
             np.testing.assert_allclose(fa.tracks[7].poses, fb.tracks[7].poses, atol=1e-4)
 
@@ -154,7 +157,7 @@ def test_adaptation_swaps_whole_runners_and_never_writes_weights_in_use(prior_mo
     seen_runners = {}
     import time
     for t in range(1, len(stream_input.gt)):  # frame 0's pelvis is below the root filter's confidence
-        out = r.push(t / FPS, person(stream_input, t))
+        out = r.push(t / FPS, person(stream_input, t)).frames
         tr = r.tracks[7]
         seen_runners[id(tr.runner)] = (tr.runner, _checksum(tr.runner.model))
         assert len(out) == (t > lag) and all(np.isfinite(f.tracks[7].poses).all() for f in out)
@@ -175,18 +178,16 @@ def test_adaptation_swaps_whole_runners_and_never_writes_weights_in_use(prior_mo
 
 def test_catch_up_replays_what_arrived_while_the_runner_was_built(prior_model, stream_input):
     """The handover's cache, caught up off the frame path, equals a cache that saw every frame."""
-    import threading
     from collections import deque
-    from types import SimpleNamespace
 
-    from stride_ros.stream.worker import catch_up
     runner = Backend("torch").runner(prior_model)
     xs = [encode(stream_input.poses[t][None], stream_input.confidence[t][None])[0][0] for t in range(1, 41)]
-    track = SimpleNamespace(lock=threading.Lock(), alive=True, frames=deque(enumerate(xs), maxlen=200))
+    w = ProcessWorker()  # not started: only its catch-up is under test
+    w._catching_up[5] = deque(enumerate(xs))  # the frames the frame path forwarded for person 5
     state = runner.empty_state()
     for x in xs[:30]:  # what the child had replayed when it sent the result
         _, state = runner.step(x[None], state)
-    state, upto = catch_up(track, runner, state, upto=29)
+    state, upto = w._catch_up(5, runner, state, upto=29)
     assert upto == 39
     full = runner.empty_state()
     for x in xs:
@@ -202,13 +203,12 @@ def test_retired_runners_are_freed_between_frames():
     import threading
     import time
     import weakref
-    from types import SimpleNamespace
 
     class Session:  # stands in for a runner; only its lifetime matters
         pass
 
     w = ProcessWorker()
-    w.refiner, w._stop = SimpleNamespace(frame_done=threading.Event()), threading.Event()
+    w._stop = threading.Event()
     janitor = threading.Thread(target=w._free_retired, daemon=True)
     janitor.start()
     s = Session()
@@ -218,7 +218,7 @@ def test_retired_runners_are_freed_between_frames():
     time.sleep(0.3)
     gc.collect()
     assert alive() is not None  # mid-frame: kept
-    w.refiner.frame_done.set()
+    w.frame_done()
     deadline = time.time() + 5
     while alive() is not None and time.time() < deadline:
         time.sleep(0.01)
@@ -232,12 +232,12 @@ def test_poisoned_burst_is_discarded(prior_model, stream_input, monkeypatch):
     monkeypatch.setattr(StreamConfig, "adapt_config", lambda self: AdaptConfig(epochs=2, lr=1e6, max_batch=4))
     r = StreamingRefiner(prior_model, cfg, worker=InlineWorker())
     for t in range(1, 121):
-        out = r.push(t / FPS, person(stream_input, t))
+        out = r.push(t / FPS, person(stream_input, t)).frames
         assert np.isfinite(out[0].tracks[7].poses).all()
     tr = r.tracks[7]
     assert r.worker.runs >= 1 and r.worker.accepted == 0
     assert "diverged" in tr.adapt_last
-    assert tr.runner is r.base_runner and tr.weights is None
+    assert tr.runner is r.base_runner and tr.weights_id is None
 
 
 def test_process_exits_when_closed_mid_burst(tmp_path):

@@ -84,6 +84,16 @@ class RootFilter:
     def started(self) -> bool:
         return self.x is not None
 
+    def predicted(self, dt: float) -> np.ndarray | None:
+        """Position `dt` seconds after the newest frame: the damped constant-velocity model run forward
+        (the velocity decays with tau_s, so a long horizon does not send the person flying)."""
+        if self.x is None:
+            return None
+        if dt <= 0:
+            return self.x[:, 0].copy()
+        F, _ = self._transition(dt)
+        return (self.x @ F.T)[:, 0].copy()
+
     def smoothed(self, lag: int) -> np.ndarray | None:
         """Position `lag` frames back, RTS-smoothed with the frames since ([3])."""
         if self.x is None:

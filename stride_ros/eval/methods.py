@@ -19,7 +19,6 @@ Model rows:
 """
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import replace
 from functools import partial
@@ -27,6 +26,7 @@ from functools import partial
 from ..offline.adapt import AdaptConfig, refine_offline
 from .baselines import BASELINES
 from ..core.errors import InputError
+from ..stream.refiner import StreamConfig, StreamingRefiner
 
 ABLATION = {
     "tta:mpjp": lambda n: AdaptConfig.paper(epochs=n, w_vel=0.0, w_limb=0.0, w_nmpjp=0.0),
@@ -84,25 +84,16 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
             lag = int(m.group(1))
             if lag > prior.cfg.max_stream_lag:
                 raise InputError(f"{name}: the model streams lags 0..{prior.cfg.max_stream_lag}")
-            net = _with_trunk(prior, m.group(2)[1:], lag) if m.group(2) else prior
-            methods[name] = partial(_stream, net, lag, m.group(3) is None)
+            trunk = m.group(2)[1:] if m.group(2) else "auto"
+            try:  # the trunk is plain configuration of the stream: checked here, before any clip runs
+                StreamingRefiner.stream_head(prior, StreamConfig(lag=lag, trunk=trunk))
+            except ValueError as e:
+                raise InputError(f"{name}: {e}") from None
+            methods[name] = partial(_stream, prior, lag, m.group(3) is None, trunk)
         else:
             known = list(BASELINES) + ["prior", *ABLATION, "window_lagN", "stream_lagN[_causal|_ahead][_prior]"]
             raise InputError(f"unknown method {name!r} (known: {', '.join(known)}; groups: {', '.join(GROUPS)})")
     return methods
-
-
-def _with_trunk(model, trunk: str, lag: int):
-    """The same weights, streaming lag `lag` from the trunk named (`causal` or `ahead`)."""
-    c = model.cfg
-    if trunk == "causal" and lag > c.max_lag:
-        raise InputError(f"the causal trunk has heads for lags 0..{c.max_lag}, not {lag}")
-    if trunk == "ahead" and not (c.lookahead and c.ahead_delay <= lag):
-        raise InputError(f"the ahead trunk streams lags {c.ahead_delay}..{c.max_stream_lag}, not {lag}"
-                         if c.lookahead else "this model has no ahead trunk")
-    net = copy.copy(model)  # shares the weights; only the trunk choice differs
-    net.cfg = replace(c, ahead_from=lag + 1 if trunk == "causal" else 0)
-    return net
 
 
 def _offline(model, cfg: AdaptConfig, poses, confidence, fps):
@@ -114,9 +105,9 @@ def _window_lag(model, lag: int, poses, confidence, fps):
     return refine_window_lag(model, poses, confidence, fps, lag)
 
 
-def _stream(model, lag: int, adapt: bool, poses, confidence, fps):
+def _stream(model, lag: int, adapt: bool, trunk: str, poses, confidence, fps):
     from ..data.posefile import PoseSequence
     from ..stream.sequence import stream_sequence
-    from ..stream.refiner import StreamConfig
-    out, _, _ = stream_sequence(model, PoseSequence(poses, fps, confidence), StreamConfig(lag=lag, fps=fps, adapt=adapt))
+    cfg = StreamConfig(lag=lag, fps=fps, adapt=adapt, trunk=trunk)
+    out, _, _ = stream_sequence(model, PoseSequence(poses, fps, confidence), cfg)
     return out

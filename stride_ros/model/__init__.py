@@ -1,0 +1,3 @@
+"""The motion prior: the network, its files, its ONNX export, inference backends and training."""
+
+BACKEND_KINDS = ("torch", "onnx", "tensorrt")  # what `Backend` builds; "auto" picks one of them

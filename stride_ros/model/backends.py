@@ -4,7 +4,7 @@ A *runner* executes `step` with one fixed set of weights; a *backend* builds run
 model. The adaptation worker builds a runner for adapted weights off the frame path, and the
 frame path swaps the reference: the weights a running step uses are never modified in place.
 
-- torch: CPU, or CUDA (optionally fp16 and a captured CUDA graph of the step).
+- torch: CPU or CUDA (fp32; the CUDA path has not run on a GPU here).
 - onnx: onnxruntime on CPU, from the exported step graph (export.py).
 - tensorrt: an engine built from the same ONNX with the REFIT flag; adapted weights are refitted
   into a copy of the engine instead of rebuilding it. TensorRT cannot be installed on the machines
@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from . import BACKEND_KINDS
 from .export import export_step, step_io_names, with_initializers
 from .dstformer import DSTformer, RingState
 
@@ -57,69 +58,28 @@ def _state_on(state: RingState, convert) -> RingState:
 class TorchRunner:
     name = "torch"
 
-    def __init__(self, model: DSTformer, device: str = "cpu", half: bool = False, cuda_graph: bool = False,
-                 ahead: bool = False):
+    def __init__(self, model: DSTformer, device: str = "cpu", ahead: bool = False):
         self.ahead = ahead
         self.device = torch.device(device)
-        self.dtype = torch.float16 if (half and self.device.type == "cuda") else torch.float32
-        self.model = copy.deepcopy(model).to(self.device, self.dtype).eval()
+        self.model = copy.deepcopy(model).to(self.device).eval()
         self.W = model.cfg.window
-        self.half, self.cuda_graph = half, cuda_graph
-        self._graph = None
-        if cuda_graph and self.device.type == "cuda":
-            self._capture()
 
     def with_weights(self, state_dict: dict) -> "TorchRunner":
-        m = copy.deepcopy(self.model).float().cpu()
+        m = copy.deepcopy(self.model).cpu()
         m.load_state_dict(state_dict)
-        return TorchRunner(m, str(self.device), self.half, self.cuda_graph, self.ahead)
+        return TorchRunner(m, str(self.device), self.ahead)
 
     def empty_state(self) -> RingState:
-        return self.model.empty_state(1, self.device, self.dtype, ahead=self.ahead)
+        return self.model.empty_state(1, self.device, ahead=self.ahead)
 
     def state_from_canonical(self, state: RingState) -> RingState:
-        return _state_on(state, lambda a: torch.from_numpy(a).to(self.device, self.dtype))
+        return _state_on(state, lambda a: torch.from_numpy(a).to(self.device))
 
     @torch.no_grad()
     def step(self, x: np.ndarray, state: RingState):
         """The ring buffers are updated in place: a state belongs to one track."""
-        xt = torch.from_numpy(x).to(self.device, self.dtype)
-        if self._graph is not None:  # pragma: no cover - needs a GPU
-            out = self._step_graph(xt, state)
-        else:
-            out = self.model.step(xt, state)
-        return out.float().cpu().numpy(), state
-
-    # CUDA graphs: the pure step's shapes never change, so one captured graph replays it with no
-    # Python or kernel-launch overhead; static buffers hold the inputs, the track's rings and
-    # delayed rows are copied in and the new rows written back into the track's own state.
-    def _capture(self) -> None:  # pragma: no cover - needs a GPU
-        st = self.empty_state()
-        cfg = self.model.cfg
-        self._x = torch.zeros(1, 17, cfg.in_channels, device=self.device, dtype=self.dtype)
-        self._offsets, self._mask, delayed = st.inputs(self.W, cfg.depth)
-        self._rings, self._delayed = st.rings, [d.clone() for d in delayed]
-        s = torch.cuda.Stream()
-        s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s), torch.no_grad():
-            for _ in range(3):
-                self.model.step_rows(self._x, self._rings, self._delayed, self._offsets, self._mask)
-        torch.cuda.current_stream().wait_stream(s)
-        self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph), torch.no_grad():
-            self._out, self._rows, self._keep = self.model.step_rows(self._x, self._rings, self._delayed,
-                                                                     self._offsets, self._mask)
-
-    def _step_graph(self, xt: torch.Tensor, state: RingState) -> torch.Tensor:  # pragma: no cover
-        offsets, mask, delayed = state.inputs(self.W, self.model.cfg.depth)
-        self._x.copy_(xt)
-        self._offsets.copy_(offsets)
-        self._mask.copy_(mask)
-        for dst, src in zip(self._rings + self._delayed, state.rings + delayed):
-            dst.copy_(src)
-        self._graph.replay()
-        state.push(self._rows, self._keep)
-        return self._out.clone()
+        out = self.model.step(torch.from_numpy(x).to(self.device), state)
+        return out.cpu().numpy(), state
 
 
 # --- onnxruntime ------------------------------------------------------------------------------
@@ -284,12 +244,11 @@ def _has_onnxruntime() -> bool:
 class Backend:
     """Builds runners of one kind. `runner(model)` may take a second (export): call it off the frame path."""
 
-    def __init__(self, kind: str = "auto", device: str = "cpu", half: bool = False, cuda_graph: bool = False,
-                 threads: int = 1):
+    def __init__(self, kind: str = "auto", device: str = "cpu", threads: int = 1):
         if kind == "auto":  # the fastest verified choice: onnxruntime on CPU, torch on CUDA
             kind = "onnx" if device == "cpu" and _has_onnxruntime() else "torch"
-        if kind not in ("torch", "onnx", "tensorrt"):
-            raise ValueError(f"unknown backend {kind!r} (auto, torch, onnx, tensorrt)")
+        if kind not in BACKEND_KINDS:
+            raise ValueError(f"unknown backend {kind!r} (auto, {', '.join(BACKEND_KINDS)})")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("--device cuda: no CUDA device available (this is a CPU build or no GPU)")
         if kind == "onnx" and device != "cpu":
@@ -298,15 +257,15 @@ class Backend:
             ok, why = tensorrt_available()
             if not ok:
                 raise ValueError(f"tensorrt backend unavailable: {why}")
-        self.kind, self.device, self.half, self.cuda_graph, self.threads = kind, device, half, cuda_graph, threads
+        self.kind, self.device, self.threads = kind, device, threads
         self._trt_engines: dict[bool, TensorRTEngine] = {}
 
     def runner(self, model: DSTformer, ahead: bool = False) -> Runner:
         """A runner of the causal trunk, or of the ahead trunk (model.py)."""
         if self.kind == "torch":
-            return TorchRunner(model, self.device, self.half, self.cuda_graph, ahead)
+            return TorchRunner(model, self.device, ahead)
         if self.kind == "onnx":
             return OrtRunner(model, self.threads, ahead=ahead)
         if ahead not in self._trt_engines:  # pragma: no cover - needs TensorRT
-            self._trt_engines[ahead] = TensorRTEngine(model, fp16=self.half, ahead=ahead)
+            self._trt_engines[ahead] = TensorRTEngine(model, fp16=True, ahead=ahead)
         return self._trt_engines[ahead].runner(model)  # pragma: no cover

@@ -57,6 +57,19 @@ def _storage_of(bag: Path) -> str:
         return "sqlite3" if list(bag.glob("*.db3")) else "mcap"
 
 
+def bag_topics(path: str | Path) -> dict[str, str]:
+    """{topic: message type} of a bag, or one clear InputError when it cannot be read."""
+    from rosbags.rosbag2 import Reader
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such bag")
+    try:
+        with Reader(path) as r:
+            return {c.topic: c.msgtype for c in r.connections}
+    except Exception as e:  # noqa: BLE001 - any unreadable bag is an input error
+        raise InputError(f"{path}: not a readable rosbag2 ({type(e).__name__}: {e})") from None
+
+
 def stamp_of(header) -> float:
     return header.stamp.sec + header.stamp.nanosec * 1e-9
 
@@ -168,12 +181,12 @@ def replay_bag(in_path: str | Path, out_path: str | Path, model, lag: int = 0, i
                 try:
                     persons = cloud_to_persons(msg)
                 except CloudError as e:
-                    refiner.dropped[e.reason] += 1
+                    refiner.dropped[e.reason] += 1  # the message never reached the refiner: counted beside its own
                     continue
                 if 0 in persons:
                     p, c = persons[0]
                     inputs[stamp_of(msg.header)] = (p, np.ones(17, np.float32) if c is None else c)
-                write_out(refiner.push(stamp_of(msg.header), persons, meta=msg.header), log_ns)
+                write_out(refiner.push(stamp_of(msg.header), persons, meta=msg.header).frames, log_ns)
             write_out(refiner.flush(), last_ns)
         refiner.close()
         report.dropped = dict(refiner.dropped)
@@ -186,9 +199,10 @@ def replay_bag(in_path: str | Path, out_path: str | Path, model, lag: int = 0, i
 
 
 def score_against_gt(gt: dict, refined: dict, inputs: dict, fps: float) -> dict:
-    """Metrics of the refined track 0 and of One Euro on the same input, on the frames both cover."""
+    """Metrics of the refined track 0, of the raw input (held through gaps) and of One Euro on the
+    same input, on the frames all cover; `abs_seen`: absolute error on frames the person was seen."""
     from ..eval import metrics
-    from ..eval.baselines import one_euro
+    from ..eval.baselines import one_euro, raw_held
 
     stamps = sorted(s for s in gt if s in refined)
     if len(stamps) < 3:
@@ -197,8 +211,14 @@ def score_against_gt(gt: dict, refined: dict, inputs: dict, fps: float) -> dict:
     R = np.stack([refined[s] for s in stamps])
     P = np.stack([inputs.get(s, (np.full((17, 3), np.nan, np.float32), np.zeros(17, np.float32)))[0] for s in stamps])
     C = np.stack([inputs.get(s, (None, np.zeros(17, np.float32)))[1] for s in stamps])
-    out = {"refined": metrics.summarize([metrics.per_frame_errors(R, G)], [np.ones(len(G), bool)])}
-    if not np.isnan(P).all():
-        out["one_euro"] = metrics.summarize([metrics.per_frame_errors(one_euro(P, C, fps), G)], [np.ones(len(G), bool)])
+    seen = ~np.isnan(P).all((1, 2))
+    rows = {"refined": R}
+    if seen.any():
+        rows = {"raw": raw_held(P, C, fps), "refined": R, "one_euro": one_euro(P, C, fps)}
+    out: dict = {}
+    for name, X in rows.items():
+        e = metrics.per_frame_errors(X, G)
+        out[name] = metrics.summarize([e], [np.ones(len(G), bool)])
+        out[name]["abs_seen"] = float(e["abs"][seen].mean()) if seen.any() else float("nan")
     out["frames"] = len(stamps)
     return out

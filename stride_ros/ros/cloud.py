@@ -64,12 +64,24 @@ def cloud_to_array(msg: Any) -> np.ndarray:
     return np.frombuffer(buf, dtype, count=n)
 
 
-def cloud_to_persons(msg: Any) -> dict[Hashable, tuple[np.ndarray, np.ndarray | None]]:
-    """Persons in a cloud: {track_id: (poses [17, 3], confidence [17] or None)}; {} = nobody seen."""
+UINT32_MAX = 2**32 - 1
+
+
+def cloud_to_persons(msg: Any, max_points: int | None = None,
+                     notes: list[tuple[str, str]] | None = None) -> dict[Hashable, tuple[np.ndarray, np.ndarray | None]]:
+    """Persons in a cloud: {track_id: (poses [17, 3], confidence [17] or None)}; {} = nobody seen.
+
+    max_points: a cloud claiming more points is refused before anything is decoded (a 50 MB
+    message must not cost its size in memory). A person whose track_id is not an integer in
+    0..2^32-1 is left out (the others stay) and noted in `notes` as (reason, detail)."""
     names = {f.name: f for f in msg.fields}
     for axis in ("x", "y", "z"):
         if axis not in names or names[axis].datatype != FLOAT32:
             raise CloudError("bad_fields", f"cloud lacks a float32 '{axis}' field (fields: {sorted(names)})")
+    claimed = int(msg.width) * int(msg.height)
+    if max_points is not None and claimed > max_points:
+        raise CloudError("too_many_points", f"cloud of {claimed} points: more than {max_points} "
+                         "(max_tracks people x 17 joints x 4); not decoded")
     pts = cloud_to_array(msg)
     n = len(pts)
     if n == 0:
@@ -81,13 +93,18 @@ def cloud_to_persons(msg: Any) -> dict[Hashable, tuple[np.ndarray, np.ndarray | 
     if "confidence" in names:
         conf = np.asarray(pts["confidence"], np.float32).reshape(-1, NUM_JOINTS)
     if "track_id" in names:
-        ids = np.asarray(pts["track_id"]).reshape(-1, NUM_JOINTS)[:, 0]
-        keys = [int(i) for i in ids]
+        ids = np.asarray(pts["track_id"], np.float64).reshape(-1, NUM_JOINTS)[:, 0]
+        ok = np.isfinite(ids) & (ids >= 0) & (ids <= UINT32_MAX) & (ids == np.round(ids))
+        if not ok.all() and notes is not None:
+            notes.append(("bad_track_id", f"track ids {ids[~ok].tolist()[:3]} are not integers in 0..{UINT32_MAX}: "
+                          "those persons dropped"))
+        keys = [int(i) if k else None for i, k in zip(ids, ok)]
     else:
         keys = list(range(len(xyz)))
-    if len(set(keys)) != len(keys):
-        raise CloudError("duplicate_track_id", f"track ids {keys} repeat within one cloud")
-    return {k: (xyz[i], None if conf is None else conf[i]) for i, k in enumerate(keys)}
+    valid = [k for k in keys if k is not None]
+    if len(set(valid)) != len(valid):
+        raise CloudError("duplicate_track_id", f"track ids {valid} repeat within one cloud")
+    return {k: (xyz[i], None if conf is None else conf[i]) for i, k in enumerate(keys) if k is not None}
 
 
 OUT_FIELDS = (("x", 0, FLOAT32), ("y", 4, FLOAT32), ("z", 8, FLOAT32), ("confidence", 12, FLOAT32),
@@ -112,12 +129,10 @@ def persons_to_bytes(persons: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple
 
 
 def make_cloud(PointCloud2, PointField, header: Any, persons: list[tuple[int, np.ndarray, np.ndarray]],
-               with_confidence: bool = True, numpy_data: bool = False):
+               numpy_data: bool = False):
     """Build an output cloud with the given message classes (rclpy's or a rosbags typestore's)."""
     data, n = persons_to_bytes(persons)
     fields = [PointField(name=name, offset=off, datatype=dt, count=1) for name, off, dt in OUT_FIELDS]
-    if not with_confidence:  # an input-style cloud with only x, y, z, track_id (still 20-byte points)
-        fields = [f for f in fields if f.name != "confidence"]
     payload = np.frombuffer(data, np.uint8).copy() if numpy_data else array.array("B", data)
     return PointCloud2(header=header, height=1, width=n, fields=fields, is_bigendian=False,
                        point_step=OUT_DTYPE.itemsize, row_step=OUT_DTYPE.itemsize * n, data=payload,

@@ -1,12 +1,15 @@
-"""`stride_refiner`: the ROS 2 shell around the streaming refiner (CONTRACT.md's interface).
+"""The ROS 2 node `stride_refiner`: a thin shell around the streaming refiner (stream/refiner.py).
 
-Threads: the executor's subscription callback only queues messages (bounded; the oldest are
-dropped and counted in a burst); one processing thread converts, runs the refiner's bounded
-per-frame step and publishes; the adaptation worker trains in its own thread. A bad message is
-dropped, counted by reason, and logged once per reason; nothing in a message can stop the node.
+Threads: the executor thread only queues incoming messages (bounded: a burst drops the oldest,
+counted) and runs the timers; one processing thread converts, steps the refiner and publishes; the
+adaptation worker trains in a child process. Parameters come from `params.NodeParams`, checked
+once at start-up (a bad one: one line, exit status 2). A bad message is dropped, counted by reason
+and logged once per reason; an exception anywhere in a callback is caught, counted and logged at
+the callback boundary: nothing a message or a timer does can stop the node.
 """
 from __future__ import annotations
 
+import difflib
 import signal
 import sys
 import threading
@@ -16,132 +19,164 @@ from collections import Counter, deque
 import numpy as np
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import PointCloud2, PointField
 from visualization_msgs.msg import MarkerArray
 
-from ..stream.worker import ProcessWorker
-from ..model.backends import Backend
-from ..model.checkpoint import load_model
 from ..core.errors import InputError
 from ..core.skeleton import NUM_JOINTS
+from ..model.backends import Backend
+from ..model.checkpoint import load_model
 from ..stream.refiner import StreamConfig, StreamingRefiner
-from .cloud import CloudError, cloud_to_persons, make_cloud
+from ..stream.worker import ProcessWorker
+from .cloud import UINT32_MAX, CloudError, cloud_to_persons, make_cloud
 from .markers import rclpy_kit, skeleton_markers
+from .params import NodeParams, node_sections
+from .stamps import stamp_of
 
-
-# name: (default, description) -- config/refine.yaml documents the same parameters
-PARAMETERS: dict[str, tuple[object, str]] = {
-    "input_topic": ("/human_pose", "skeletons from the upstream estimator"),
-    "input_type": ("point_cloud2", "point_cloud2 or pose_array"),
-    "output_topic": ("/human_pose_refined", "refined skeletons (PointCloud2)"),
-    "markers_topic": ("/human_pose_refined/markers", "RViz MarkerArray"),
-    "publish_markers": (True, "publish RViz markers"),
-    "input_qos": ("sensor_data", "sensor_data (best effort) or reliable"),
-    "input_depth": (10, "input queue depth (QoS history)"),
-    "lag_frames": (0, "output lag in frames: 0 = causal, N = N frames of future context, N frames late"),
-    "fps": (30.0, "nominal input rate; gaps in stamps are counted in these periods"),
-    "model_path": ("", "prior checkpoint; empty = the shipped models/stride_small.pt"),
-    "backend": ("auto", "auto (onnx on CPU when onnxruntime is installed, else torch), torch, onnx, tensorrt (unverified)"),
-    "device": ("cpu", "cpu or cuda"),
-    "threads": (1, "CPU threads for inference (adaptation takes its own)"),
-    "adapt": (False, "test-time adaptation in the background (off: measured to cost accuracy with the shipped prior)"),
-    "adapt_interval_s": (4.0, "seconds between adaptation bursts"),
-    "adapt_epochs": (6, "STRIDE epochs per burst"),
-    "max_adapted_tracks": (4, "people who may hold adapted weights at once (memory bound)"),
-    "track_timeout_s": (3.0, "a person not seen for this long is dropped"),
-    "max_tracks": (8, "people tracked at most"),
-    "max_future_s": (1.0, "stamps further ahead of the node's clock are dropped"),
-    "max_queue": (32, "messages waiting for processing; beyond, the oldest are dropped"),
-    "pose_array_persons": (1, "pose_array input: messages (people) per frame to wait for"),
-    "diagnostics_period_s": (1.0, "period of /diagnostics"),
-    "image_topic": ("", "optional: image to draw the refined skeleton on"),
-    "camera_info_topic": ("", "optional: camera_info of that image (intrinsics)"),
-    "overlay_topic": ("/human_pose_refined/overlay", "overlay image output"),
-}
+NODE_NAME = "stride_refiner"
+ROS_OWN = {"use_sim_time", "start_type_description_service"}  # parameters rclpy declares itself
+DELAY_SMOOTHING = 0.1  # lead_auto: exponential smoothing of the measured delay per published frame
 
 
 class RefineNode(Node):
     def __init__(self, **kwargs):
-        super().__init__("stride_refiner", **kwargs)
-        for name, (default, desc) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=desc))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        super().__init__(NODE_NAME, **kwargs)
+        specs = NodeParams.specs()
+        for name, (default, desc, _) in specs.items():
+            runtime = name in ("lead_ms",)
+            self.declare_parameter(name, default, ParameterDescriptor(
+                description=desc, read_only=not runtime, dynamic_typing=True))
+        self._warn_unknown(set(specs))
+        p = NodeParams.from_values({n: self.get_parameter(n).value for n in specs})
         self.p = p
         self.dropped: Counter[str] = Counter()
         self._logged: set[str] = set()
         self.latencies: deque[float] = deque(maxlen=600)
         self.frames_in = self.frames_out = 0
         self._drops_reported = 0
+        self._last_input: float | None = None  # node clock (s) of the last message
+        self._started = self._now()
+        self.delay_s: float | None = None  # lead_auto: smoothed capture-to-publish delay
 
         import torch
-        torch.set_num_threads(max(1, int(p["threads"])))
-        self.model = load_model(p["model_path"] or None).to(p["device"])
-        self.backend = Backend(p["backend"], p["device"], threads=int(p["threads"]))
-        cfg = StreamConfig(lag=int(p["lag_frames"]), fps=float(p["fps"]), adapt=bool(p["adapt"]),
-                           adapt_interval_s=float(p["adapt_interval_s"]), adapt_epochs=int(p["adapt_epochs"]),
-                           max_adapted_tracks=int(p["max_adapted_tracks"]),
-                           track_timeout_s=float(p["track_timeout_s"]), max_tracks=int(p["max_tracks"]))
+        if p.device == "cuda" and not torch.cuda.is_available():
+            raise InputError("parameter device: cuda requested but no CUDA device is available")
+        torch.set_num_threads(p.threads)
+        self.model = load_model(p.model_path or None).to(p.device)
+        c = self.model.cfg
+        if p.lag_frames > c.max_stream_lag:
+            raise InputError(f"parameter lag_frames: {p.lag_frames} is beyond the prior's lags 0..{c.max_stream_lag}")
+        self.max_lead_s = c.max_lead / p.fps if c.max_lead else 0.0
+        if (p.lead_ms > 0 or p.lead_auto) and not c.max_lead:
+            raise InputError("parameters lead_ms/lead_auto: this prior has no forecast heads (max_lead 0)")
+        if p.lead_ms / 1000 > self.max_lead_s + 1e-9:
+            raise InputError(f"parameter lead_ms: {p.lead_ms:g} is beyond the prior's horizon "
+                             f"({self.max_lead_s * 1000:.0f} ms)")
+        try:
+            self.backend = Backend(p.backend, p.device, threads=p.threads)
+        except ValueError as e:
+            raise InputError(f"parameter backend: {e}") from None
+        lead_s = p.lead_ms / 1000 if not p.lead_auto else (self.max_lead_s if c.max_lead else 0.0)
+        cfg = StreamConfig(lag=p.lag_frames, fps=p.fps, adapt=p.adapt, adapt_interval_s=p.adapt_interval_s,
+                           adapt_epochs=p.adapt_epochs, max_adapted_tracks=p.max_adapted_tracks,
+                           track_timeout_s=p.track_timeout_s, max_tracks=p.max_tracks, max_abs_m=p.max_abs_m,
+                           lead_s=lead_s)
+        try:  # after the checks (it may start the adaptation process), before the subscription
+            self.refiner = StreamingRefiner(self.model, cfg, self.backend, ProcessWorker() if cfg.adapt else None)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        if p.lead_auto:
+            self.refiner.lead_s = 0.0  # until a delay has been measured
+        self.leading = p.lead_ms > 0 or p.lead_auto
 
         reliable = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=10,
                               reliability=QoSReliabilityPolicy.RELIABLE)
-        if p["input_qos"] == "reliable":
-            in_qos = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=int(p["input_depth"]),
-                                reliability=QoSReliabilityPolicy.RELIABLE)
-        elif p["input_qos"] == "sensor_data":  # rclpy's sensor-data profile, with our depth
-            in_qos = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=int(p["input_depth"]),
-                                reliability=QoSReliabilityPolicy.BEST_EFFORT,
-                                durability=QoSDurabilityPolicy.VOLATILE)
-        else:
-            raise InputError(f"input_qos {p['input_qos']!r}: expected sensor_data or reliable")
-        in_type = {"point_cloud2": PointCloud2, "pose_array": PoseArray}.get(p["input_type"])
-        if in_type is None:
-            raise InputError(f"input_type {p['input_type']!r}: expected point_cloud2 or pose_array")
-        # after the checks (it may start the adaptation process), before the subscription (its
-        # start-up takes a second or two, which an already-matched publisher would fill)
-        self.refiner = StreamingRefiner(self.model, cfg, self.backend, ProcessWorker() if cfg.adapt else None)
-        self.pub = self.create_publisher(PointCloud2, p["output_topic"], reliable)
+        in_qos = QoSProfile(history=QoSHistoryPolicy.KEEP_LAST, depth=p.input_depth,
+                            reliability=(QoSReliabilityPolicy.RELIABLE if p.input_qos == "reliable"
+                                         else QoSReliabilityPolicy.BEST_EFFORT),
+                            durability=QoSDurabilityPolicy.VOLATILE)
+        in_type = {"point_cloud2": PointCloud2, "pose_array": PoseArray}[p.input_type]
+        self.pub = self.create_publisher(PointCloud2, p.output_topic, reliable)
+        self.pub_lagged = (self.create_publisher(PointCloud2, p.lagged_topic, reliable)
+                           if self.leading and p.publish_lagged else None)
         self.kit = rclpy_kit()
-        self.pub_markers = self.create_publisher(MarkerArray, p["markers_topic"], reliable) if p["publish_markers"] else None
+        self.pub_markers = self.create_publisher(MarkerArray, p.markers_topic, reliable) if p.publish_markers else None
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
-        self.create_subscription(in_type, p["input_topic"], self._on_message, in_qos)
+        self.create_subscription(in_type, p.input_topic, self._on_message, in_qos)
         self.overlay = None
-        if p["image_topic"] and p["camera_info_topic"]:
+        if p.image_topic and p.camera_info_topic:
             from .overlay import Overlay
-            self.overlay = Overlay(self, p["image_topic"], p["camera_info_topic"], p["overlay_topic"])
+            self.overlay = Overlay(self, p.image_topic, p.camera_info_topic, p.overlay_topic)
         self._pose_arrays: dict[float, list] = {}
         self._queue: deque = deque()
         self._cv = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._process_loop, name="stride-refine", daemon=True)
-        self.create_timer(float(p["diagnostics_period_s"]), self._publish_diagnostics)
+        self.create_timer(p.diagnostics_period_s, self._guard(self._publish_diagnostics, "diagnostics"))
+        self.create_timer(0.5, self._guard(self._tick, "expiry"))
         self._thread.start()
         self.get_logger().info(
-            f"stride_refiner: {p['input_topic']} ({p['input_type']}) -> {p['output_topic']}, lag {cfg.lag} frames, "
-            f"backend {self.backend.kind}/{p['device']}, adaptation {'on' if cfg.adapt else 'off'}, "
-            f"model {self.model.cfg.dim}x{self.model.cfg.depth} ({self.model.num_params() / 1e6:.2f} M params)")
+            f"{NODE_NAME}: {p.input_topic} ({p.input_type}) -> {p.output_topic}, lag {cfg.lag} frames, "
+            f"lead {'auto' if p.lead_auto else f'{p.lead_ms:g} ms'}, backend {self.backend.kind}/{p.device}, "
+            f"adaptation {'on' if cfg.adapt else 'off'}, model {c.dim}x{c.depth} ({self.model.num_params() / 1e6:.2f} M)")
+
+    # --- parameters ---------------------------------------------------------------------------------
+    def _warn_unknown(self, known: set[str]) -> None:
+        """Overrides for parameters this node does not have (a typo like `lag: 8`) are ignored by ROS
+        silently: say so, with the nearest real name."""
+        for name in sorted(getattr(self, "_parameter_overrides", {})):
+            if name in known or name in ROS_OWN or name.startswith("qos_overrides."):
+                continue
+            near = difflib.get_close_matches(name, known, n=1)
+            self.get_logger().warning(f"unknown parameter '{name}' ignored"
+                                      + (f" (did you mean '{near[0]}'?)" if near else ""))
 
     # --- intake (executor thread): never blocks -------------------------------------------------
+    def _guard(self, fn, what: str):
+        """Catch, count and log anything a callback or timer raises: it must never end the node."""
+        def run(*args):
+            try:
+                fn(*args)
+            except Exception as e:  # noqa: BLE001 - the callback boundary
+                self._count("callback_error", f"{what}: {type(e).__name__}: {e}")
+        return run
+
     def _on_message(self, msg) -> None:
+        try:
+            with self._cv:
+                if len(self._queue) >= self.p.max_queue:
+                    self._queue.popleft()
+                    self._count("queue_overflow", f"more than {self.p.max_queue} messages waiting: "
+                                "dropping the oldest (a burst, or processing too slow)")
+                self._queue.append(("msg", msg, time.perf_counter()))
+                self._cv.notify()
+            self._last_input = self._now()
+        except Exception as e:  # noqa: BLE001 - the callback boundary
+            self._count("callback_error", f"intake: {type(e).__name__}: {e}")
+
+    def _tick(self) -> None:
+        """Tracks expire between messages too: after track_timeout_s with no input at all."""
+        if self._last_input is None or self._now() - self._last_input <= self.p.track_timeout_s:
+            return
         with self._cv:
-            if len(self._queue) >= int(self.p["max_queue"]):
-                self._queue.popleft()
-                self._count("queue_overflow", f"more than {self.p['max_queue']} messages waiting: "
-                            "dropping the oldest (a burst, or processing too slow)")
-            self._queue.append((msg, time.perf_counter()))
+            self._queue.append(("expire", self._now() - self._last_input, 0.0))
             self._cv.notify()
 
-    def _count(self, reason: str, detail: str) -> None:
-        self.dropped[reason] += 1
+    def _count(self, reason: str, detail: str, n: int = 1) -> None:
+        self.dropped[reason] += n
         if reason not in self._logged:
             self._logged.add(reason)
-            self.get_logger().warning(f"dropped message ({reason}): {detail} [logged once per cause]")
+            self.get_logger().warning(f"dropped ({reason}): {detail} [logged once per cause]")
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
 
     # --- processing thread --------------------------------------------------------------------------
     def _process_loop(self) -> None:
@@ -151,66 +186,108 @@ class RefineNode(Node):
                     self._cv.wait(timeout=0.5)
                 if self._stop:
                     return
-                msg, t_recv = self._queue.popleft()
+                kind, item, t_recv = self._queue.popleft()
             try:
-                self._process(msg, t_recv)
+                if kind == "expire":
+                    last = self.refiner.last_stamp
+                    if last is not None:
+                        gone = self.refiner.expire_idle(last + item)
+                        if gone:
+                            self.get_logger().info(f"no input for {item:.1f} s: tracks {gone} expired")
+                else:
+                    self._process(item, t_recv)
             except Exception as e:  # noqa: BLE001 - one bad message must never stop the node
                 self._count("processing_error", f"{type(e).__name__}: {e}")
 
     def _process(self, msg, t_recv: float) -> None:
         self.frames_in += 1
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        now = self.get_clock().now().nanoseconds * 1e-9
-        if now > 0 and stamp - now > float(self.p["max_future_s"]):
+        stamp = stamp_of(msg)
+        now = self._now()
+        if now > 0 and stamp - now > self.p.max_future_s:
             self._count("future_stamp", f"stamp {stamp - now:.2f} s ahead of the node's clock")
             return
         if isinstance(msg, PoseArray):
-            ready = self._collect_pose_array(msg, stamp)
-            if ready is None:
+            frames = self._collect_pose_array(msg, stamp)
+            if frames is None:
                 return
-            frames = ready
         else:
+            notes: list[tuple[str, str]] = []
             try:
-                frames = [(stamp, cloud_to_persons(msg), msg.header)]
+                persons = cloud_to_persons(msg, max_points=self.p.max_tracks * NUM_JOINTS * 4, notes=notes)
             except CloudError as e:
                 self._count(e.reason, str(e))
                 return
-        before = Counter(self.refiner.dropped)
+            for reason, detail in notes:
+                self._count(reason, detail)
+            frames = [(stamp, persons, msg.header)]
         for st, persons, header in frames:
-            for fr in self.refiner.push(st, persons, meta=header):
-                self._publish(fr)
-        for reason, n in (Counter(self.refiner.dropped) - before).items():
-            self.dropped[reason] += n
+            res = self.refiner.push(st, persons, meta=header)
+            for reason, n in res.dropped.items():
+                self.dropped[reason] += n
+            if self.leading:
+                for fr in res.led:
+                    self._publish(fr, self.pub, markers=True)
+                if self.pub_lagged is not None:
+                    for fr in res.frames:
+                        self._publish(fr, self.pub_lagged, markers=False)
+            else:
+                for fr in res.frames:
+                    self._publish(fr, self.pub, markers=True)
+            if self.p.lead_auto:
+                self._measure_delay(st)
         self.latencies.append(time.perf_counter() - t_recv)
+
+    def _measure_delay(self, capture: float) -> None:
+        """lead_auto: lead by the smoothed capture-to-publish delay, capped at the prior's horizon."""
+        d = self._now() - capture
+        if not 0 <= d < 10.0:
+            return  # clocks disagree (or a replay from long ago): keep the last estimate
+        self.delay_s = d if self.delay_s is None else (1 - DELAY_SMOOTHING) * self.delay_s + DELAY_SMOOTHING * d
+        self.refiner.lead_s = min(self.delay_s, self.max_lead_s)
 
     def _collect_pose_array(self, msg: PoseArray, stamp: float):
         """pose_array input: one message per person; a frame is complete when enough arrived
         for its stamp, or when a newer stamp shows up."""
-        pts = np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses], np.float32)
+        pts = np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses], np.float64)
         if pts.shape != (NUM_JOINTS, 3):
             self._count("wrong_point_count", f"PoseArray with {len(msg.poses)} poses, expected {NUM_JOINTS}")
             return None
+        with np.errstate(over="ignore"):
+            pts = pts.astype(np.float32)  # values beyond float32 become inf: the refiner bounds them
         out = []
         for st in sorted(s for s in self._pose_arrays if s < stamp):
             out.append(self._pose_array_frame(st))
         self._pose_arrays.setdefault(stamp, []).append((pts, msg.header))
-        if len(self._pose_arrays[stamp]) >= int(self.p["pose_array_persons"]):
+        if len(self._pose_arrays[stamp]) >= self.p.pose_array_persons:
             out.append(self._pose_array_frame(stamp))
+        while len(self._pose_arrays) > 8:  # incomplete frames never wait forever
+            self._pose_arrays.pop(min(self._pose_arrays))
         return out or None
 
     def _pose_array_frame(self, stamp: float):
         items = self._pose_arrays.pop(stamp)
         return stamp, {i: (pts, None) for i, (pts, _) in enumerate(items)}, items[0][1]
 
-    def _publish(self, fr) -> None:
+    def _publish(self, fr, pub, markers: bool) -> None:
         header = fr.meta
-        persons = [(int(tid), tp.poses, tp.confidence) for tid, tp in fr.tracks.items()]
-        self.pub.publish(make_cloud(PointCloud2, PointField, header, persons))
+        if fr.stamp != stamp_of(header):  # a forecast: stamped with the time it describes
+            from .stamps import sec_nanosec
+            sec, ns = sec_nanosec(fr.stamp)
+            header = type(header)(stamp=type(header.stamp)(sec=sec, nanosec=ns), frame_id=header.frame_id)
+        persons = []
+        for tid, tp in fr.tracks.items():
+            if not (isinstance(tid, (int, np.integer)) and 0 <= int(tid) <= UINT32_MAX):
+                self._count("bad_track_id", f"track id {tid!r} cannot be published as uint32")
+                continue
+            if not (np.isfinite(tp.poses).all() and np.isfinite(tp.confidence).all()):
+                self._count("nonfinite_output", f"track {tid}: non-finite output withheld")
+                continue
+            persons.append((int(tid), tp.poses, tp.confidence, tp.observed))
+        pub.publish(make_cloud(PointCloud2, PointField, header, [(t, p, c) for t, p, c, _ in persons]))
         self.frames_out += 1
-        if self.pub_markers is not None:
-            self.pub_markers.publish(skeleton_markers(
-                self.kit, header, [(int(t), tp.poses, tp.confidence, tp.observed) for t, tp in fr.tracks.items()]))
-        if self.overlay is not None:
+        if markers and self.pub_markers is not None:
+            self.pub_markers.publish(skeleton_markers(self.kit, header, persons))
+        if markers and self.overlay is not None:
             self.overlay.draw(fr)
 
     # --- diagnostics ----------------------------------------------------------------------------------
@@ -223,8 +300,10 @@ class RefineNode(Node):
             "frames_in": str(self.frames_in),
             "frames_out": str(self.frames_out),
             "queue_depth": str(len(self._queue)),
-            "backend": f"{self.backend.kind}/{self.p['device']}",
+            "backend": f"{self.backend.kind}/{self.p.device}",
             "lag_frames": str(self.refiner.cfg.lag),
+            "lead_ms": f"{st['lead_s'] * 1000:.0f}" + (" (auto)" if self.p.lead_auto else ""),
+            "measured_delay_ms": "-" if self.delay_s is None else f"{self.delay_s * 1000:.0f}",
             "tracks": str(len(st["tracks"])),
             "adaptation": st["worker"],
         }
@@ -233,12 +312,17 @@ class RefineNode(Node):
             kv[f"track_{tid}_adaptation"] = f"{t['adaptation']} ({t['adapt_runs']} bursts) {t['last_result']}"
         for reason, n in sorted(self.dropped.items()):
             kv[f"dropped_{reason}"] = str(n)
-        status = DiagnosticStatus(name="stride_refiner: refinement", hardware_id=self.get_name())
+        status = DiagnosticStatus(name=f"{NODE_NAME}: refinement", hardware_id=self.get_name())
         total = sum(self.dropped.values())
         new_drops, self._drops_reported = total - self._drops_reported, total
-        slow = np.percentile(lat, 99) > 1000.0 / float(self.p["fps"])
-        status.level = DiagnosticStatus.WARN if new_drops or slow else DiagnosticStatus.OK
-        status.message = ("dropping messages (see dropped_*)" if new_drops else
+        slow = np.percentile(lat, 99) > 1000.0 / self.p.fps
+        idle = self._now() - (self._last_input if self._last_input is not None else self._started)
+        stale = idle > self.p.stale_after_s
+        worker_dead = self.refiner.worker is not None and not st["worker_available"]
+        status.level = DiagnosticStatus.WARN if (new_drops or slow or stale or worker_dead) else DiagnosticStatus.OK
+        status.message = (f"stale: no input on {self.p.input_topic} for {idle:.1f} s" if stale else
+                          "adaptation off: its process kept dying" if worker_dead else
+                          "dropping messages (see dropped_*)" if new_drops else
                           "slower than the frame rate (latency_p99_ms)" if slow else "ok")
         status.values = [KeyValue(key=k, value=v) for k, v in kv.items()]
         arr = DiagnosticArray()
@@ -257,11 +341,41 @@ class RefineNode(Node):
         self.refiner.close()
 
 
+def check_params_files(args: list[str]) -> None:
+    """Every --params-file must be readable YAML that addresses this node: ROS would otherwise fail
+    with a traceback (malformed) or ignore it without a word (keyed by another node's name)."""
+    import yaml
+    for i, a in enumerate(args):
+        if a != "--params-file" or i + 1 >= len(args):
+            continue
+        path = args[i + 1]
+        try:
+            with open(path) as f:
+                doc = yaml.safe_load(f)
+        except OSError as e:
+            raise InputError(f"params file {path}: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise InputError(f"params file {path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(doc, dict) or not node_sections(doc, NODE_NAME):
+            names = ", ".join(map(str, doc)) if isinstance(doc, dict) else type(doc).__name__
+            print(f"{NODE_NAME}: warning: params file {path} configures no parameter of node {NODE_NAME} "
+                  f"(it names: {names}); its values are ignored", file=sys.stderr)
+
+
 def main(args: list[str] | None = None) -> int:
     """Spin until SIGINT/SIGTERM. The signals only set a flag (rclpy's own handlers are off): with
     rclpy's, a signal arriving while the node or the executor is still being built shuts the context
     down under the constructor and ends in a traceback instead of a clean exit."""
-    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    args = args if args is not None else sys.argv
+    try:
+        check_params_files(args)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except InputError as e:
+        print(f"{NODE_NAME}: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - rcl rejects malformed ROS arguments with its own errors
+        print(f"{NODE_NAME}: error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -276,8 +390,11 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (InputError, ValueError) as e:
-        print(f"stride_refiner: error: {e}", file=sys.stderr)
+        print(f"{NODE_NAME}: error: {e}", file=sys.stderr)
         code = 2
+    except Exception as e:  # noqa: BLE001 - start-up failures are one line, not a traceback
+        print(f"{NODE_NAME}: error: {type(e).__name__}: {e}", file=sys.stderr)
+        code = 1
     finally:
         if node is not None:
             node.shutdown()

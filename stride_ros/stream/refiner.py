@@ -2,58 +2,75 @@
 
 This is the core the ROS node wraps and `stride-ros refine --mode stream` runs; it imports no ROS.
 
-Per person (track) it keeps the model's key/value cache, a Kalman filter on the pelvis and a
-buffer of recent encoded frames. Each input frame costs one cached model step per live track
-(model.py); the output for frame f leaves at frame f + lag, stamped with frame f's own stamp, from
-the pelvis smoothed over the same `lag` frames and the trunk and head that publish that lag: the
-causal trunk for short lags, the ahead trunk (every layer sees a few future frames) from the
-model's measured `ahead_from` on (ModelConfig.stream_head).
+Per person (track) it keeps the model's key/value cache, a Kalman filter on the pelvis, the
+track's canonical frame (core/canonical.py, for a prior trained with one) and a buffer of recent
+encoded frames. Each input frame costs one cached model step per live track (model/dstformer.py);
+the output for frame f leaves at frame f + lag, stamped with frame f's own stamp, from the pelvis
+smoothed over the same `lag` frames and the trunk and head that publish that lag (the causal
+trunk for short lags, the ahead trunk from the model's measured `ahead_from` on).
+
+With a lead L (seconds, `lead_s`), each input frame also yields the pose forecast for its capture
+time + L, stamped with that time: the causal trunk's forecast heads (interpolated between whole
+frames, capped at the model's horizon) and the pelvis filter's prediction, with confidence falling
+with the horizon. A lead needs the causal trunk, so it combines with lags the causal heads serve.
 
 Time: stamps drive everything. A gap of k nominal periods inserts k-1 missing frames (the model
-keeps its time base); a repeated stamp or one slightly out of order is dropped; a stamp far in the
-past (a bag restarted) resets every track. Tracks expire after `track_timeout_s` of not being seen.
+keeps its time base), within a budget of model steps per input frame, so a gap made by dropping
+messages under overload never costs more than the frames it saved (beyond the budget the gap is
+shortened, counted as `gap_frames_skipped`). A repeated stamp or one slightly out of order is
+dropped, unless several in a row agree on an earlier timeline (one stamp from the future then
+stops costing more than itself); a stamp far in the past (a bag restarted) resets every track.
+Tracks expire after `track_timeout_s` of not being seen (also between messages: `expire_idle`).
 
-Adaptation: every `adapt_interval_s` a track's recent frames go to the adaptation worker
-(adaptation_worker.py), which returns a runner with adapted weights and a cache already caught up;
-the frame path swaps it in between two steps. The frame path never waits for adaptation.
+Input is bounded: a joint further than `max_abs_m` from the frame's origin is implausible and
+treated as missing (counted); every published value is checked finite, and a track whose output
+is not is dropped and restarted (counted), so no NaN or absurd value ever leaves.
+
+Adaptation: every `adapt_interval_s` a copy of one person's recent frames goes to the adaptation
+worker (worker.py); finished bursts are polled here, on the frame thread, and swapped in between
+two steps. The frame path never waits for adaptation, and the worker never touches a track.
 """
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable
+from typing import Any, Hashable
 
 import numpy as np
 
-from ..offline.adapt import AdaptConfig
-from ..model.backends import Backend, Runner
-from ..model.dstformer import DSTformer
 from ..core.canonical import Canonicaliser
 from ..core.representation import encode, frame_weight, to_input_frame, usable
 from ..core.rootpath import RootFilter, RootFilterParams
 from ..core.skeleton import NUM_JOINTS
-
-if TYPE_CHECKING:
-    from .worker import AdaptationWorkerBase
+from ..model.backends import Backend, Runner
+from ..model.dstformer import DSTformer
+from ..offline.adapt import AdaptConfig
+from .worker import AdaptationWorker, AdaptRequest, Handover, InlineWorker, replay
 
 log = logging.getLogger("stride_ros.stream.refiner")
+
+TRUNKS = ("auto", "causal", "ahead")
 
 
 @dataclass
 class StreamConfig:
     lag: int = 0  # output lag in frames (0 = causal)
     fps: float = 30.0  # nominal input rate: defines a frame period for gap inference
+    trunk: str = "auto"  # which trunk publishes the lag: auto (the model's measured choice), causal, ahead
+    lead_s: float = 0.0  # forecast horizon (s): also publish the pose at capture time + lead (0: off)
+    lead_conf_tau_s: float = 0.5  # confidence of a forecast falls as exp(-lead / tau)
     track_timeout_s: float = 3.0  # a track not seen for this long expires (> a 1.6 s occlusion)
     jump_back_reset_s: float = 0.5  # a stamp further back than this resets; nearer: out of order
+    resync_after: int = 3  # this many consecutive older, mutually ordered stamps: follow them
     max_tracks: int = 8
+    max_abs_m: float = 100.0  # a joint further than this from the frame's origin is implausible
+    max_gap_fill_steps: int = 32  # model steps (all tracks) one input frame may spend on inferred gap frames
     inferred_conf: float = 0.3  # confidence of an inferred joint just after it was last seen...
     inferred_conf_tau_s: float = 1.0  # ...decaying with this time constant
-    # background adaptation: off by default. Measured on the validation subjects with the shipped
-    # prior (README, Results): bursts that pass every check still cost 2 % MPJPE at lag 0 and 12 %
-    # at lag 8, because the prior already beats the estimator it would learn from. Turn it on
-    # for a prior that does not match your estimator (its held-out check then decides).
+    # background adaptation: off by default (README, Results: measured, with the shipped prior).
     adapt: bool = False
     adapt_interval_s: float = 4.0
     adapt_buffer_frames: int = 162
@@ -72,7 +89,7 @@ class StreamConfig:
 
 @dataclass
 class TrackPose:
-    poses: np.ndarray  # [17, 3] absolute, no NaN
+    poses: np.ndarray  # [17, 3] absolute, finite
     confidence: np.ndarray  # [17]: input confidence where observed, low and decaying where inferred
     observed: np.ndarray  # [17] bool
 
@@ -85,11 +102,18 @@ class RefinedFrame:
 
 
 @dataclass
-class Handover:
-    runner: Runner
-    state: Any
-    upto: int  # the state has consumed frames up to and including this index
-    weights: dict  # the adapted state dict (for the next burst of this person)
+class PushResult:
+    """What one input frame produced: refined frames the lag now allows, the forecast frame (with a
+    lead), and what was dropped while processing it, by reason."""
+    frames: list[RefinedFrame] = field(default_factory=list)
+    led: list[RefinedFrame] = field(default_factory=list)
+    dropped: Counter = field(default_factory=Counter)
+
+
+def rezero(rel: np.ndarray) -> np.ndarray:
+    """Pelvis-relative output with the pelvis exactly at the origin (the model's pelvis row is only
+    approximately zero): the one place that re-zeroing is done."""
+    return rel - rel[..., :1, :]
 
 
 class Track:
@@ -101,16 +125,14 @@ class Track:
         self.last_seen_stamp = stamp
         self.runner = runner
         self.state = runner.empty_state()
-        self.weights: dict | None = None  # adapted state dict; None = the shared prior
+        self.weights_id: int | None = None  # adapted weights this track runs; None = the shared prior
         self.root = RootFilter(cfg.root, history=max(cfg.lag + 2, 8))
-        self.lock = threading.Lock()
+        self.canon = Canonicaliser(fps=cfg.fps)
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=buffer_len)  # (index, x [17, 4])
         # (index, conf, since_seen, canonical rotation or None) of the frames still to be published
         self.flags: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = deque(maxlen=cfg.lag + 2)
-        self.canon = Canonicaliser(fps=cfg.fps)
         self.since_seen = np.zeros(NUM_JOINTS)
         self.pending: Handover | None = None
-        self.alive = True
         self.adapt_runs = 0
         self.adapt_state = "prior"
         self.adapt_last = ""
@@ -121,32 +143,57 @@ class Track:
 
 
 class StreamingRefiner:
-    """push(stamp, persons) -> refined frames that the lag now allows; flush() at the end."""
+    """push(stamp, persons) -> PushResult; flush() at the end; status() from any thread."""
 
     def __init__(self, model: DSTformer, cfg: StreamConfig = StreamConfig(), backend: Backend | None = None,
-                 worker: "AdaptationWorkerBase | None" = None):
-        if not 0 <= cfg.lag <= model.cfg.max_stream_lag:
-            raise ValueError(f"lag {cfg.lag} outside the model's lags 0..{model.cfg.max_stream_lag}")
+                 worker: AdaptationWorker | None = None):
+        if cfg.trunk not in TRUNKS:
+            raise ValueError(f"trunk {cfg.trunk!r}: expected one of {', '.join(TRUNKS)}")
         self.model = model.eval()
         self.cfg = cfg
-        self.ahead, self.head = model.cfg.stream_head(cfg.lag)
+        self.ahead, self.head = self.stream_head(model, cfg)
+        if cfg.lead_s < 0 or not math.isfinite(cfg.lead_s):
+            raise ValueError(f"lead {cfg.lead_s} s: expected 0 or more")
+        if cfg.lead_s > 0 and self.ahead:
+            raise ValueError(f"a lead needs the causal trunk, and lag {cfg.lag} is streamed by the ahead trunk "
+                             f"(from lag {model.cfg.ahead_from}): use a smaller lag")
+        if cfg.lead_s > 0 and not model.cfg.max_lead:
+            raise ValueError("this model has no forecast heads (max_lead 0): a lead needs a prior trained with them")
         if cfg.torch_threads:
             import torch
             torch.set_num_threads(cfg.torch_threads)
         self.backend = backend or Backend()
         self.base_runner = self.backend.runner(model, ahead=self.ahead)
-        self.frame_done = threading.Event()  # set when push() returns: between frames, the CPU is free
         self.swaps = 0  # adapted weights taken over by the frame path
         self.buffer_len = max(cfg.adapt_buffer_frames, model.cfg.depth * (model.cfg.window - 1) + 1)
         self.worker = worker
         if cfg.adapt and self.worker is None:
-            from .worker import InlineWorker
             self.worker = InlineWorker()
         if self.worker is not None:
-            self.worker.bind(self)
-        self.dropped: Counter[str] = Counter()
+            self.worker.start(model, self.base_runner)
+        self.lead_s = cfg.lead_s  # may change between frames (the node's lead_auto)
+        self.dropped: Counter[str] = Counter()  # every drop since start, by reason
         self._logged: set[str] = set()
+        self._lock = threading.RLock()  # push/flush vs status() from another thread
+        self._next_key = 0
         self.reset()
+
+    @staticmethod
+    def stream_head(model: DSTformer, cfg: StreamConfig) -> tuple[bool, int]:
+        """(ahead trunk?, head) that publish cfg.lag, by the model's measured choice or as forced."""
+        c = model.cfg
+        if not 0 <= cfg.lag <= c.max_stream_lag:
+            raise ValueError(f"lag {cfg.lag} outside the model's lags 0..{c.max_stream_lag}")
+        if cfg.trunk == "causal":
+            if cfg.lag > c.max_lag:
+                raise ValueError(f"the causal trunk has heads for lags 0..{c.max_lag}, not {cfg.lag}")
+            return False, cfg.lag
+        if cfg.trunk == "ahead":
+            if not (c.lookahead and c.ahead_delay <= cfg.lag):
+                raise ValueError(f"the ahead trunk streams lags {c.ahead_delay}..{c.max_stream_lag}, not {cfg.lag}"
+                                 if c.lookahead else "this model has no ahead trunk")
+            return True, cfg.lag - c.ahead_delay
+        return c.stream_head(cfg.lag)
 
     # --- lifecycle -----------------------------------------------------------------------------
     def reset(self) -> None:
@@ -158,93 +205,145 @@ class StreamingRefiner:
         self.messages: dict[int, tuple[float, Any]] = {}
         self.pending_out: dict[int, dict[Hashable, TrackPose]] = {}
         self.last_adapt_stamp: float | None = None
+        self._older: list[float] = []  # consecutive out-of-order stamps (a timeline to resync to?)
         self._rr = 0
-        self._next_key = getattr(self, "_next_key", 0)
 
-    def _note(self, reason: str, detail: str) -> None:
-        self.dropped[reason] += 1
+    def _note(self, res: PushResult | None, reason: str, detail: str, n: int = 1) -> None:
+        """Count a drop (in this push's result and in the totals); log each reason once."""
+        self.dropped[reason] += n
+        if res is not None:
+            res.dropped[reason] += n
         if reason not in self._logged:
             self._logged.add(reason)
             log.warning("%s: %s (logged once; counted in diagnostics)", reason, detail)
 
     # --- input -----------------------------------------------------------------------------------
     def push(self, stamp: float, persons: dict[Hashable, tuple[np.ndarray, np.ndarray | None]],
-             meta: Any = None) -> list[RefinedFrame]:
-        """One input frame: every person seen in it (empty: nobody seen). Returns refined frames."""
+             meta: Any = None) -> PushResult:
+        """One input frame: every person seen in it (empty: nobody seen)."""
+        with self._lock:
+            res = PushResult()
+            try:
+                self._push(stamp, persons, meta, res)
+            finally:
+                if self.worker is not None:
+                    self.worker.frame_done()
+            return res
+
+    def _push(self, stamp: float, persons: dict, meta: Any, res: PushResult) -> None:
         period = 1.0 / self.cfg.fps
         if not np.isfinite(stamp):
-            self._note("bad_stamp", f"stamp {stamp} is not finite: frame dropped")
-            return []
+            self._note(res, "bad_stamp", f"stamp {stamp} is not finite: frame dropped")
+            return
         steps = 1
         if self.last_stamp is not None:
             dt = stamp - self.last_stamp
             if dt == 0:
-                self._note("duplicate_stamp", f"stamp {stamp:.6f} repeated: frame dropped")
-                return []
+                self._note(res, "duplicate_stamp", f"stamp {stamp:.6f} repeated: frame dropped")
+                return
             if dt < -self.cfg.jump_back_reset_s:
-                self._note("time_jumped_back", f"stamp went back {-dt:.2f} s: all tracks reset")
+                self._note(res, "time_jumped_back", f"stamp went back {-dt:.2f} s: all tracks reset")
                 self.reset()
             elif dt < 0:
-                self._note("out_of_order", f"stamp {-dt * 1000:.1f} ms older than the last: frame dropped")
-                return []
+                if not self._resync(stamp):
+                    self._note(res, "out_of_order", f"stamp {-dt * 1000:.1f} ms older than the last: frame dropped")
+                    return
+                self._note(res, "stamps_resynced", f"{self.cfg.resync_after} ordered stamps behind the last one: "
+                           "following them (the newest stamp before them was an outlier)")
             else:
+                self._older.clear()
                 steps = max(1, int(round(dt / period)))
                 if dt > self.cfg.track_timeout_s:
                     steps = 1  # every track expires anyway: do not step through the silence
-                    self._expire_all(stamp)
-        out: list[RefinedFrame] = []
-        for k in range(steps - 1, 0, -1):  # inferred missing frames inside a gap
-            self._advance(stamp - k * period, {}, None, real=False)
-        self._advance(stamp, persons, meta, real=True)
+                    self._expire_all()
+        gap = steps - 1
+        budget = self.cfg.max_gap_fill_steps // max(1, len(self.tracks))
+        if gap > budget:
+            self._note(res, "gap_frames_skipped", f"a gap of {gap} frames with {len(self.tracks)} tracks: "
+                       f"only {budget} inferred frames stepped (overload protection)", gap - budget)
+            gap = budget
+        for k in range(gap, 0, -1):  # inferred missing frames inside a gap
+            self._advance(stamp - k * period, {}, None, False, res)
+        led = self._advance(stamp, persons, meta, True, res)
         self.last_stamp = stamp
-        out += self._emit(upto=self.frame - self.cfg.lag)
-        self.frame_done.set()
-        return out
+        res.frames += self._emit(upto=self.frame - self.cfg.lag)
+        if led is not None:
+            res.led.append(led)
+
+    def _resync(self, stamp: float) -> bool:
+        """An older stamp: follow it once `resync_after` consecutive ones came in order."""
+        if self._older and stamp <= self._older[-1]:
+            self._older.clear()
+        self._older.append(stamp)
+        if len(self._older) < self.cfg.resync_after:
+            return False
+        self._older.clear()
+        return True
 
     def flush(self) -> list[RefinedFrame]:
         """Emit the last `lag` frames (end of a file or bag): `lag` more frames in which nobody is
         seen carry them out of the model, which treats the unknown future as it treats occlusion."""
-        if self.last_stamp is None:
-            return []
-        for k in range(1, self.cfg.lag + 1):
-            self._advance(self.last_stamp + k / self.cfg.fps, {}, None, real=False)
-        return self._emit(upto=self.frame)
+        with self._lock:
+            if self.last_stamp is None:
+                return []
+            res = PushResult()
+            for k in range(1, self.cfg.lag + 1):
+                self._advance(self.last_stamp + k / self.cfg.fps, {}, None, False, res)
+            return self._emit(upto=self.frame)
+
+    def expire_idle(self, now: float) -> list[Hashable]:
+        """Drop tracks not seen for `track_timeout_s` at time `now` (the stamps' clock), between
+        messages: a node whose input stopped must not list people forever. Returns their ids."""
+        with self._lock:
+            gone = [t for t in self.tracks.values() if now - t.last_seen_stamp > self.cfg.track_timeout_s]
+            for t in gone:
+                self._drop_track(t, "expired")
+            return [t.id for t in gone]
 
     # --- the per-frame work ----------------------------------------------------------------------
-    def _expire_all(self, stamp: float) -> None:
+    def _expire_all(self) -> None:
         for t in list(self.tracks.values()):
             self._drop_track(t, "expired")
 
     def _drop_track(self, t: Track, why: str) -> None:
-        t.alive = False
         self.tracks.pop(t.id, None)
         self._retire(t.runner)
         t.runner = t.pending = None
         if self.worker is not None:
-            self.worker.on_drop(t)
+            self.worker.drop(t.key)
         log.info("track %s %s after %d frames", t.id, why, self.frame - t.created + 1)
 
-    def _valid_person(self, tid, poses, conf) -> tuple[np.ndarray, np.ndarray] | None:
-        poses = np.asarray(poses, dtype=np.float32)
+    def _valid_person(self, tid, poses, conf, res: PushResult) -> tuple[np.ndarray, np.ndarray] | None:
+        try:
+            poses = np.array(poses, dtype=np.float32)
+        except (TypeError, ValueError):
+            poses = np.zeros(0, np.float32)
         if poses.shape != (NUM_JOINTS, 3):
-            self._note("wrong_joint_count", f"person {tid}: {poses.shape} points, expected ({NUM_JOINTS}, 3)")
+            self._note(res, "wrong_joint_count", f"person {tid}: {poses.shape} points, expected ({NUM_JOINTS}, 3)")
             return None
         conf = (np.ones(NUM_JOINTS, np.float32) if conf is None
                 else np.nan_to_num(np.asarray(conf, np.float32).reshape(NUM_JOINTS), nan=0.0).clip(0, 1))
-        poses = np.where(np.isinf(poses), np.nan, poses)
+        poses[~np.isfinite(poses)] = np.nan
+        wild = (np.abs(poses) > self.cfg.max_abs_m).any(-1)
+        if wild.any():
+            self._note(res, "implausible_joint", f"person {tid}: {int(wild.sum())} joint(s) more than "
+                       f"{self.cfg.max_abs_m:g} m from the frame's origin: treated as missing", int(wild.sum()))
+            poses[wild] = np.nan
         if np.isnan(poses).any(-1).all() or not (conf > 0).any():
-            self._note("all_nan", f"person {tid}: no valid joint: treated as not seen")
+            self._note(res, "all_nan", f"person {tid}: no valid joint: treated as not seen")
             return None
         return poses, conf
 
-    def _advance(self, stamp: float, persons: dict, meta: Any, real: bool) -> None:
+    def _advance(self, stamp: float, persons: dict, meta: Any, real: bool, res: PushResult) -> RefinedFrame | None:
         self.frame += 1
         f = self.frame
         if real:
             self.messages[f] = (stamp, meta)
+        for h in self.worker.poll() if self.worker is not None else ():
+            self._apply(h)
         seen: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
         for tid, (poses, conf) in persons.items():
-            v = self._valid_person(0 if tid is None else tid, poses, conf)
+            v = self._valid_person(0 if tid is None else tid, poses, conf, res)
             if v is not None:
                 seen[0 if tid is None else tid] = v
         for t in list(self.tracks.values()):
@@ -253,17 +352,18 @@ class StreamingRefiner:
         for tid, (poses, conf) in seen.items():
             if tid not in self.tracks:
                 if len(self.tracks) >= self.cfg.max_tracks:
-                    self._note("too_many_tracks", f"more than {self.cfg.max_tracks} people: person {tid} ignored")
+                    self._note(res, "too_many_tracks", f"more than {self.cfg.max_tracks} people: person {tid} ignored")
                     continue
-                x, ref = encode(poses[None], conf[None])
+                _, ref = encode(poses[None], conf[None])
                 if np.isnan(ref).any():
-                    self._note("no_reference", f"person {tid}: neither pelvis nor both hips seen: not started")
+                    self._note(res, "no_reference", f"person {tid}: neither pelvis nor both hips seen: not started")
                     continue
                 self._next_key += 1
                 self.tracks[tid] = Track(tid, self._next_key, f, stamp, self.base_runner, self.cfg, self.buffer_len)
         dt = 1.0 / self.cfg.fps
         canonical = self.model.cfg.canonical
-        for t in self.tracks.values():
+        led: dict[Hashable, TrackPose] = {}
+        for t in list(self.tracks.values()):
             obs = seen.get(t.id)
             rot = None
             if obs is not None:
@@ -283,20 +383,42 @@ class StreamingRefiner:
             t.since_seen = np.where(present, 0.0, t.since_seen + 1)
             self._take_handover(t)
             out, t.state = t.runner.step(x[None], t.state)
-            with t.lock:
-                t.frames.append((f, x))
+            if not np.isfinite(out).all():
+                self._note(res, "nonfinite_output", f"track {t.id}: the model produced a non-finite pose: "
+                           "track dropped and restarted")
+                self._drop_track(t, "reset (non-finite output)")
+                continue
+            t.frames.append((f, x))
             if self.worker is not None:
-                self.worker.on_frame(t, f, x)
+                self.worker.on_frame(t.key, f, x)
             t.flags.append((f, x[:, 3].copy(), t.since_seen.copy(), rot))
             g = f - self.cfg.lag
             if g >= t.created and t.root.started:
-                self.pending_out.setdefault(g, {})[t.id] = self._pose(t, out[0, :, self.head], g)
-        if self.worker is not None and self.cfg.adapt:
+                pose = self._pose(t, out[0, :, self.head], g)
+                if pose is not None:
+                    self.pending_out.setdefault(g, {})[t.id] = pose
+                else:
+                    self._note(res, "nonfinite_output", f"track {t.id}: non-finite pose not published")
+            if real and self.lead_s > 0 and t.root.started:
+                p = self._forecast(t, out[0], rot)
+                if p is not None:
+                    led[t.id] = p
+        if self.worker is not None and self.cfg.adapt and self.worker.available():
             self._maybe_adapt(stamp)
+        if real and self.lead_s > 0:
+            return RefinedFrame(stamp + self.lead_s, meta, led)
+        return None
 
-    def _pose(self, t: Track, out: np.ndarray, g: int) -> TrackPose:
+    def _conf(self, conf: np.ndarray | None, since: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if conf is None:
+            conf, since = np.zeros(NUM_JOINTS, np.float32), np.full(NUM_JOINTS, 1e6)
+        observed = conf > 0
+        inferred = self.cfg.inferred_conf * np.exp(-since / self.cfg.fps / self.cfg.inferred_conf_tau_s)
+        return np.where(observed, conf, inferred).astype(np.float32), observed
+
+    def _pose(self, t: Track, out: np.ndarray, g: int) -> TrackPose | None:
         """Frame g's published pose from the model's pelvis-relative output [17, 3] for it."""
-        rel = out - out[:1]
+        rel = rezero(out)
         root = t.root.smoothed(self.frame - g)
         conf = since = rot = None
         for idx, c, s, r in t.flags:
@@ -304,12 +426,30 @@ class StreamingRefiner:
                 conf, since, rot = c, s, r
         if rot is not None:
             rel = to_input_frame(rel, rot)
-        if conf is None:
-            conf, since = np.zeros(NUM_JOINTS, np.float32), np.full(NUM_JOINTS, 1e6)
-        observed = conf > 0
-        inferred = self.cfg.inferred_conf * np.exp(-since / self.cfg.fps / self.cfg.inferred_conf_tau_s)
-        return TrackPose((rel + root).astype(np.float32), np.where(observed, conf, inferred).astype(np.float32),
-                         observed)
+        c, observed = self._conf(conf, since)
+        pose = (rel + root).astype(np.float32)
+        if not np.isfinite(pose).all() or (np.abs(pose) > 10 * self.cfg.max_abs_m).any():
+            return None
+        return TrackPose(pose, c, observed)
+
+    def _forecast(self, t: Track, out: np.ndarray, rot: np.ndarray | None) -> TrackPose | None:
+        """The pose at the newest frame's time + lead, from the forecast heads (out [17, H, 3])."""
+        c = self.model.cfg
+        h = min(self.lead_s * self.cfg.fps, float(c.max_lead))
+        lo, w = int(np.floor(h)), h - np.floor(h)
+        head = (lambda k: self.head if k == 0 else c.lead_head(k))
+        rel = rezero(out[:, head(lo)])
+        if w > 0:
+            rel = (1 - w) * rel + w * rezero(out[:, head(min(lo + 1, c.max_lead))])
+        if rot is not None:
+            rel = to_input_frame(rel, rot)
+        root = t.root.predicted(h / self.cfg.fps)
+        conf, since = t.flags[-1][1], t.flags[-1][2]
+        cf, observed = self._conf(conf, since)
+        pose = (rel + root).astype(np.float32)
+        if not np.isfinite(pose).all():
+            return None
+        return TrackPose(pose, (cf * np.exp(-self.lead_s / self.cfg.lead_conf_tau_s)).astype(np.float32), observed)
 
     def _emit(self, upto: int) -> list[RefinedFrame]:
         out = []
@@ -321,26 +461,42 @@ class StreamingRefiner:
         return out
 
     # --- adaptation --------------------------------------------------------------------------------
+    def _apply(self, h: Handover) -> None:
+        """A finished burst, on the frame thread: the track (if still alive) takes it at its next step."""
+        t = next((t for t in self.tracks.values() if t.key == h.key), None)
+        if t is None:
+            if h.runner is not None:
+                self._retire(h.runner)
+            return
+        if h.ok:
+            t.adapt_runs += 1
+            t.pending = h
+            log.info("track %s %s", t.id, h.message)
+        else:
+            t.adapt_state = "adapted" if t.weights_id is not None else "prior"
+            if h.message != "stopped":
+                log.warning("track %s: %s; keeping the current weights", t.id, h.message)
+        t.adapt_last = h.message
+
     def _take_handover(self, t: Track) -> None:
         h = t.pending
         if h is None:
             return
         t.pending = None
-        behind = [x for idx, x in list(t.frames) if idx > h.upto]
+        behind = [x for idx, x in t.frames if idx > h.upto]
         if len(behind) > 8:
             t.adapt_last = f"handover {len(behind)} frames behind: discarded"
+            t.adapt_state = "adapted" if t.weights_id is not None else "prior"
+            self._retire(h.runner)
             return
-        state = h.state
-        for x in behind:
-            _, state = h.runner.step(x[None], state)
+        state = replay(h.runner, h.state, behind)
         self._retire(t.runner)
-        t.runner, t.state, t.weights = h.runner, state, h.weights
+        t.runner, t.state, t.weights_id = h.runner, state, h.weights_id
         t.adapt_state = "adapted"
         self.swaps += 1
 
     def _retire(self, runner: Runner | None) -> None:
-        """An adapted runner that is no longer used. Freeing an onnxruntime session takes 5-15 ms with
-        the GIL held: the worker frees it just after a frame instead of in the middle of one."""
+        """An adapted runner that is no longer used (the worker frees it between frames)."""
         if runner is not None and runner is not self.base_runner and self.worker is not None:
             self.worker.retire(runner)
 
@@ -349,9 +505,10 @@ class StreamingRefiner:
             return
         if self.worker.busy():
             return
-        n_adapted = sum(m.weights is not None for m in self.tracks.values())
+        n_adapted = sum(m.weights_id is not None for m in self.tracks.values())
         eligible = [t for t in self.tracks.values() if t.buffered >= self.cfg.adapt_min_frames
-                    and (t.weights is not None or n_adapted < self.cfg.max_adapted_tracks)]
+                    and t.pending is None
+                    and (t.weights_id is not None or n_adapted < self.cfg.max_adapted_tracks)]
         eligible = [t for t in eligible if self._observed_share(t) >= self.cfg.adapt_min_observed]
         if not eligible:
             return
@@ -359,26 +516,33 @@ class StreamingRefiner:
         t = eligible[self._rr % len(eligible)]
         self.last_adapt_stamp = stamp
         t.adapt_state = "adapting"
-        self.worker.submit(t)
+        frames = list(t.frames)
+        self.worker.submit(AdaptRequest(t.key, tuple(i for i, _ in frames), np.stack([x for _, x in frames]),
+                                        self.cfg.adapt_buffer_frames, t.weights_id, self.cfg.lag,
+                                        self.cfg.adapt_config()))
 
     def _observed_share(self, t: Track) -> float:
-        with t.lock:
-            xs = [x for _, x in list(t.frames)[-self.cfg.adapt_buffer_frames:]]
+        xs = [x for _, x in list(t.frames)[-self.cfg.adapt_buffer_frames:]]
         return float(np.mean([x[0, 3] > 0 for x in xs])) if xs else 0.0
 
     # --- status -------------------------------------------------------------------------------------
     def status(self) -> dict:
-        return {
-            "frame": self.frame,
-            "tracks": {str(t.id): {"buffered": t.buffered, "adaptation": t.adapt_state,
-                                   "adapt_runs": t.adapt_runs, "last_result": t.adapt_last}
-                       for t in self.tracks.values()},
-            "dropped": dict(self.dropped),
-            "backend": self.backend.kind,
-            "worker": self.worker.describe() if self.worker else "off",
-            "swaps": self.swaps,
-        }
+        """A consistent snapshot (safe from another thread: the diagnostics timer)."""
+        with self._lock:
+            return {
+                "frame": self.frame,
+                "tracks": {str(t.id): {"buffered": t.buffered, "adaptation": t.adapt_state,
+                                       "adapt_runs": t.adapt_runs, "last_result": t.adapt_last}
+                           for t in self.tracks.values()},
+                "dropped": dict(self.dropped),
+                "backend": self.backend.kind,
+                "worker": self.worker.describe() if self.worker else "off",
+                "worker_available": self.worker.available() if self.worker else False,
+                "swaps": self.swaps,
+                "lead_s": self.lead_s,
+            }
 
     def close(self) -> None:
         if self.worker is not None:
             self.worker.close()
+

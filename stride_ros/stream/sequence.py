@@ -1,12 +1,11 @@
-"""Refining a pose sequence: offline (whole clip, STRIDE) or streamed frame by frame (the node's code).
-"""
+"""Replaying a pose file through the streaming refiner, exactly as the node would receive it."""
 from __future__ import annotations
 
 import logging
 
 import numpy as np
 
-from ..offline.adapt import AdaptConfig, refine_offline
+from ..core.errors import InputError
 from ..model.backends import Backend
 from ..model.dstformer import DSTformer
 from ..data.posefile import PoseSequence
@@ -29,6 +28,7 @@ def stream_sequence(model: DSTformer, seq: PoseSequence, cfg: StreamConfig,
     Frames are pushed with their stamps; what the refiner emits is written at the index of the frame
     it describes, and flush() supplies the last `lag` frames (the node would emit those only when
     more frames came). Frames the refiner dropped (bad stamps) are filled from their neighbours.
+    With a lead (cfg.lead_s > 0) row i is instead the forecast made at frame i for its stamp + lead.
     """
     conf = seq.confidence_or_default()
     stamps = seq.stamps_or_default()
@@ -36,9 +36,10 @@ def stream_sequence(model: DSTformer, seq: PoseSequence, cfg: StreamConfig,
     got: dict[int, RefinedFrame] = {}
     try:
         for i in range(len(seq)):
-            for fr in refiner.push(float(stamps[i]), frame_persons(seq.poses[i], conf[i]), meta=i):
+            res = refiner.push(float(stamps[i]), frame_persons(seq.poses[i], conf[i]), meta=i)
+            for fr in (res.led if cfg.lead_s > 0 else res.frames):
                 got[fr.meta] = fr
-        for fr in refiner.flush():
+        for fr in refiner.flush() if cfg.lead_s <= 0 else ():
             got[fr.meta] = fr
     finally:
         refiner.close()
@@ -51,7 +52,8 @@ def stream_sequence(model: DSTformer, seq: PoseSequence, cfg: StreamConfig,
             poses[i], out_conf[i] = tp.poses, tp.confidence
     missing = np.isnan(poses).any((1, 2))
     if missing.all():
-        raise ValueError("the stream produced no pose (no frame with a usable person)")
+        raise InputError("no frame could be refined: no frame shows the pelvis or both hips (the person's "
+                         "reference point), or every frame was dropped")
     if missing.any():  # before the first detection, or dropped frames: nearest refined frame
         idx = np.flatnonzero(~missing)
         nearest = idx[np.clip(np.searchsorted(idx, np.arange(T)), 0, len(idx) - 1)]
@@ -59,9 +61,3 @@ def stream_sequence(model: DSTformer, seq: PoseSequence, cfg: StreamConfig,
         use = np.where(np.abs(prev - np.arange(T)) <= np.abs(nearest - np.arange(T)), prev, nearest)
         poses[missing] = poses[use[missing]]
     return poses, out_conf, refiner.status()
-
-
-def offline_sequence(model: DSTformer, seq: PoseSequence, tta_steps: int) -> tuple[np.ndarray, dict]:
-    res = refine_offline(model, seq.poses, seq.confidence_or_default(), seq.fps, AdaptConfig(epochs=tta_steps))
-    return res.poses, {"adapted": res.adapted, "reason": res.reason, "seconds": res.seconds,
-                       "losses": res.losses}

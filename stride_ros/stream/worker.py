@@ -1,21 +1,29 @@
-"""Runs STRIDE adaptation bursts for the streaming refiner, off the frame path.
+"""Adaptation bursts for the streaming refiner, off the frame path, behind a narrow protocol.
 
-A burst: take a track's recent frames, adapt a copy of its current weights on what the stream
-publishes (the trunk and lag head of its lag), validate (loss went down, no NaN, limbs no stretchier than before),
-then replay the buffered frames through the new weights so their cache is exactly what the stream
-would have had with them, catch up with the frames that arrived meanwhile (in the child, then again
-in the receiving thread once the new runner is built), and hand over. The frame path swaps runner
-and cache between two steps and replays the one or two frames still missing.
+The refiner submits an `AdaptRequest` (a copy of one person's recent frames, which weights the
+person runs now, the lag it publishes) and collects results on its own thread with `poll()`: a
+`Handover` (a runner with the adapted weights and a cache that has already replayed the person's
+frames) or a rejection with its reason. The worker never sees a track; the refiner applies what it
+polls between two steps, so nothing the frame path reads is written by another thread.
 
-- `ProcessWorker` (the node): a child process does all of it. Measured on 2 cores, a background
-  *thread* pushed the frame path's p99 from 7 to 15-150 ms (the GIL and the training loop's Python);
-  a process leaves the frame path its own interpreter. The child keeps each person's adapted
-  weights; the frame path only sends frames (a few hundred bytes each) and receives results.
+A burst: adapt a copy of the person's current weights on what the stream publishes (the trunk and
+lag head of its lag), validate (loss down, no NaN, limbs no stretchier than before, the held-out
+check), replay the buffered frames through the new weights so the cache is exactly what the stream
+would have had with them, catch up with the frames that arrived meanwhile, hand over.
+
+- `ProcessWorker` (the node): a child process runs the bursts. Measured on 2 cores, a background
+  *thread* pushed the frame path's p99 from 7 to 15-150 ms (the GIL and the training loop's
+  Python); a process leaves the frame path its own interpreter. The child keeps each person's
+  adapted weights (the frame path sends frames, a few hundred bytes each, never weights). The
+  child dies with its parent (PR_SET_PDEATHSIG, and a parent check); if it dies first, the death
+  is noticed within a poll period, logged, the burst in flight is reported failed, and the child
+  is restarted, at most `max_restarts` times.
 - `InlineWorker` (file replay, evaluation): the same burst, synchronously when due: deterministic,
   as if the worker always kept up.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import multiprocessing as mp
 import os
@@ -25,16 +33,42 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..model.backends import Runner, canonical_cache
+from ..model.dstformer import DSTformer, ModelConfig
 from ..offline.adapt import AdaptConfig, adapt_model, loss_limb
-from ..model.backends import canonical_cache
-from ..model.dstformer import DSTformer
 
-log = logging.getLogger("stride_ros.adaptation")
+log = logging.getLogger("stride_ros.stream.worker")
 CHILD_NICE = 10  # the adaptation process's niceness (lower priority than the frame path)
+
+
+@dataclass(frozen=True)
+class AdaptRequest:
+    """What a burst needs, copied from a track: the worker keeps no reference to the track."""
+    key: int  # the person (unique for the refiner's lifetime)
+    indices: tuple[int, ...]  # frame index of each row of `frames`
+    frames: np.ndarray  # [n, 17, 4] the encoded frames the cache is rebuilt from (oldest first)
+    train_frames: int  # the newest this many frames are the burst's training data
+    weights_id: int | None  # the adapted weights the person runs (None: the prior)
+    lag: int
+    cfg: AdaptConfig
+
+
+@dataclass
+class Handover:
+    """A finished burst. ok: runner/state/upto/weights_id are set; else `message` says why not."""
+    key: int
+    ok: bool
+    message: str
+    runner: Runner | None = None
+    state: Any = None
+    upto: int = -1  # the state has consumed frames up to and including this index
+    weights_id: int | None = None
+    seconds: float = 0.0
 
 
 @dataclass
@@ -45,6 +79,28 @@ class BurstResult:
     state_dict: dict | None = None
     seconds: float = 0.0
 
+    def message(self) -> str:
+        if self.ok:
+            return f"adapted: loss {self.losses[0]:.4f} -> {self.losses[-1]:.4f} in {self.seconds:.1f} s"
+        return self.reason
+
+
+def replay(runner: Runner, state: Any, frames) -> Any:
+    """Step a cache through encoded frames ([17, 4] each, oldest first); returns the new state."""
+    for x in frames:
+        _, state = runner.step(x[None], state)
+    return state
+
+
+def adapted_output_ok(before: torch.Tensor, after: torch.Tensor, cfg: AdaptConfig) -> str | None:
+    """The one check of adapted output (both guards use it): None if fine, else the reason."""
+    if not torch.isfinite(after).all():
+        return "adaptation diverged (non-finite output)"
+    lb, la = float(loss_limb(before)), float(loss_limb(after))
+    if la > cfg.max_limb_ratio * max(lb, 1e-6):
+        return f"adaptation diverged (limb variance {la:.2e} vs {lb:.2e} before)"
+    return None
+
 
 def run_burst(base: DSTformer, weights: dict | None, xs: np.ndarray, lag: int, cfg: AdaptConfig,
               stop=None) -> BurstResult:
@@ -52,7 +108,6 @@ def run_burst(base: DSTformer, weights: dict | None, xs: np.ndarray, lag: int, c
     t0 = time.perf_counter()
     model = base
     if weights is not None:
-        import copy
         model = copy.deepcopy(base)
         model.load_state_dict(weights)
     x = torch.from_numpy(xs[None])
@@ -62,41 +117,56 @@ def run_burst(base: DSTformer, weights: dict | None, xs: np.ndarray, lag: int, c
     new, reason, losses = adapt_model(model, xs, cfg, ref, lag=lag, stop=stop)
     if new is not None:
         with torch.no_grad():
-            after = new.stream_output(x, lag)
-        lb, la = float(loss_limb(before)), float(loss_limb(after))
-        if not torch.isfinite(after).all():
-            new, reason = None, "adaptation diverged (non-finite output)"
-        elif la > cfg.max_limb_ratio * max(lb, 1e-6):
-            new, reason = None, f"adaptation diverged (limb variance {la:.2e} vs {lb:.2e} before)"
+            bad = adapted_output_ok(before, new.stream_output(x, lag), cfg)
+        if bad:
+            new, reason = None, bad
     sd = {k: v.detach().clone() for k, v in new.state_dict().items()} if new is not None else None
     return BurstResult(new is not None, reason, losses, sd, time.perf_counter() - t0)
 
 
-class AdaptationWorkerBase:
+class AdaptationWorker:
+    """The protocol both workers follow (and the book-keeping they share)."""
+
     def __init__(self):
-        self.refiner = None
+        self.model: DSTformer | None = None
+        self.base_runner: Runner | None = None
         self.runs = 0
         self.accepted = 0
-        self.last_seconds = 0.0
         self.last_result = ""
+        self.last_seconds = 0.0
+        self._outbox: deque[Handover] = deque()
 
-    def bind(self, refiner) -> None:
-        self.refiner = refiner
+    def start(self, model: DSTformer, base_runner: Runner) -> None:
+        self.model, self.base_runner = model, base_runner
+
+    def available(self) -> bool:
+        """False once the worker gave up (a child that kept dying): no more bursts are submitted."""
+        return True
 
     def busy(self) -> bool:
         return False
 
-    def submit(self, track) -> None:
+    def submit(self, req: AdaptRequest) -> None:
         raise NotImplementedError
 
-    def on_frame(self, track, index: int, x: np.ndarray) -> None:
-        """Every new frame of every track (the process worker forwards those it is catching up on)."""
+    def on_frame(self, key: int, index: int, x: np.ndarray) -> None:
+        """Every new frame of every person (the process worker keeps those of a burst in flight)."""
 
-    def on_drop(self, track) -> None:
-        """A track ended: its adaptation ends with it."""
+    def drop(self, key: int) -> None:
+        """A person's track ended: its adaptation ends with it."""
 
-    def retire(self, runner) -> None:
-        """A runner the frame path no longer uses (default: freed at once, by the caller)."""
+    def poll(self) -> list[Handover]:
+        """Finished bursts, for the frame thread to apply (never blocks)."""
+        out = []
+        while self._outbox:
+            out.append(self._outbox.popleft())
+        return out
+
+    def frame_done(self) -> None:
+        """A frame finished: the CPU is free for a moment (the process worker frees runners then)."""
+
+    def retire(self, runner: Runner) -> None:
+        """A runner the frame path no longer uses (default: freed by the garbage collector)."""
 
     def describe(self) -> str:
         return f"{type(self).__name__}: {self.accepted}/{self.runs} bursts accepted; last: {self.last_result}"
@@ -104,52 +174,55 @@ class AdaptationWorkerBase:
     def close(self) -> None:
         pass
 
-    def _finish(self, track, res: BurstResult) -> None:
-        """Book-keeping shared by the workers after a burst (success or not)."""
+    def _book(self, res: BurstResult) -> str:
         self.runs += 1
+        self.accepted += int(res.ok)
         self.last_seconds = res.seconds
-        if res.ok:
-            self.accepted += 1
-            track.adapt_runs += 1
-            track.adapt_last = (f"adapted: loss {res.losses[0]:.4f} -> {res.losses[-1]:.4f} in {res.seconds:.1f} s")
-            log.info("track %s %s", track.id, track.adapt_last)
-        else:
-            track.adapt_last = res.reason
-            track.adapt_state = "adapted" if track.weights is not None else "prior"
-            if res.reason != "stopped":
-                log.warning("track %s: %s; keeping the current weights", track.id, res.reason)
-        self.last_result = track.adapt_last
+        self.last_result = res.message()
+        return self.last_result
 
 
-def _buffer(track) -> tuple[list[int], list[np.ndarray]]:
-    with track.lock:
-        frames = list(track.frames)
-    return [i for i, _ in frames], [x for _, x in frames]
+class InlineWorker(AdaptationWorker):
+    """Runs each burst at once, inside the refiner's push: deterministic, for replaying files."""
 
+    def __init__(self):
+        super().__init__()
+        self._weights: dict[int, tuple[int, dict]] = {}  # key -> (weights id, state dict)
+        self._next_id = 0
 
-class InlineWorker(AdaptationWorkerBase):
-    """Runs each burst at once, inside push(): deterministic, for replaying files."""
+    def submit(self, req: AdaptRequest) -> None:
+        held = self._weights.get(req.key)
+        weights = held[1] if held is not None and held[0] == req.weights_id else None
+        res = run_burst(self.model, weights, req.frames[-req.train_frames:], req.lag, req.cfg)
+        msg = self._book(res)
+        if not res.ok:
+            self._outbox.append(Handover(req.key, False, msg, seconds=res.seconds))
+            return
+        self._next_id += 1
+        self._weights[req.key] = (self._next_id, res.state_dict)
+        runner = self.base_runner.with_weights(res.state_dict)
+        state = replay(runner, runner.empty_state(), req.frames)
+        self._outbox.append(Handover(req.key, True, msg, runner, state, req.indices[-1], self._next_id, res.seconds))
 
-    def submit(self, track) -> None:
-        from .refiner import Handover
-        r = self.refiner
-        idx, xs = _buffer(track)
-        res = run_burst(r.model, track.weights, np.stack(xs[-r.cfg.adapt_buffer_frames:]), r.cfg.lag,
-                        r.cfg.adapt_config())
-        self._finish(track, res)
-        if res.ok:
-            runner = r.base_runner.with_weights(res.state_dict)
-            state = runner.empty_state()
-            for x in xs:
-                _, state = runner.step(x[None], state)
-            track.pending = Handover(runner, state, idx[-1], res.state_dict)
+    def drop(self, key: int) -> None:
+        self._weights.pop(key, None)
 
 
 # --- the process worker ------------------------------------------------------------------------
 
-def _child_main(jobs, results, base_sd: dict, model_cfg: dict) -> None:  # pragma: no cover - child process
+def _die_with_parent() -> None:  # pragma: no cover - child process
+    """Ask Linux to SIGKILL this process when its parent dies (an orphaned 0.5 GB trainer otherwise)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _child_main(jobs, results, base_sd: dict, model_cfg: dict, parent: int) -> None:  # pragma: no cover - child
     """The adaptation process: bursts, then catch-up replays, for one refiner."""
-    from ..model.dstformer import ModelConfig
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this process ends
     torch.set_num_threads(1)
     try:  # the frame path must win every contest for a core: adaptation can always wait
@@ -159,36 +232,48 @@ def _child_main(jobs, results, base_sd: dict, model_cfg: dict) -> None:  # pragm
     base = DSTformer(ModelConfig(**model_cfg))
     base.load_state_dict(base_sd)
     base.eval()
-    weights: dict = {}  # track key -> adapted state dict
-    frames: dict = {}  # track key -> frames that arrived during its burst
-    while True:
-        msg = jobs.get()
-        kind = msg[0]
-        if kind == "stop":
-            return
-        if kind == "frame":
-            _, key, i, x = msg
-            if key in frames:
-                frames[key].append((i, x))
-            continue
-        if kind == "drop":
+    weights: dict = {}  # key -> (weights id, adapted state dict)
+    frames: dict = {}  # key -> frames that arrived during its burst
+    next_id = 0
+
+    def take(msg) -> bool:
+        """Book-keeping messages; False on stop."""
+        if msg[0] == "stop":
+            return False
+        if msg[0] == "frame" and msg[1] in frames:
+            frames[msg[1]].append((msg[2], msg[3]))
+        elif msg[0] == "drop":
             weights.pop(msg[1], None)
             frames.pop(msg[1], None)
+        return True
+
+    while True:
+        try:
+            msg = jobs.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # orphaned (no prctl on this platform): leave
+                return
             continue
-        _, key, idx, xs, lag, cfg_dict, buffer_frames = msg  # a job
-        frames[key] = []
-        res = run_burst(base, weights.get(key), np.stack(xs[-buffer_frames:]), lag, AdaptConfig(**cfg_dict))
+        if msg[0] != "job":
+            if not take(msg):
+                return
+            continue
+        req: AdaptRequest = msg[1]
+        frames[req.key] = []
+        held = weights.get(req.key)
+        w = held[1] if held is not None and held[0] == req.weights_id else None
+        res = run_burst(base, w, req.frames[-req.train_frames:], req.lag, req.cfg)
         if not res.ok:
-            frames.pop(key, None)
-            results.put(("result", key, res, None, -1))
+            frames.pop(req.key, None)
+            results.put(("result", req.key, res, None, -1, None))
             continue
         model = DSTformer(base.cfg)
         model.load_state_dict(res.state_dict)
         model.eval()
-        st = model.empty_state(1, ahead=model.cfg.stream_head(lag)[0])  # the trunk the stream runs
-        upto = idx[-1]
+        st = model.empty_state(1, ahead=model.cfg.stream_head(req.lag)[0])  # the trunk the stream runs
+        upto = req.indices[-1]
         with torch.no_grad():
-            for x in xs:
+            for x in req.frames:
                 model.step(torch.from_numpy(x[None]), st)
             while True:  # catch up with the frames that came during the burst
                 while True:
@@ -196,140 +281,193 @@ def _child_main(jobs, results, base_sd: dict, model_cfg: dict) -> None:  # pragm
                         m = jobs.get_nowait()
                     except queue.Empty:
                         break
-                    if m[0] == "frame" and m[1] in frames:
-                        frames[m[1]].append((m[2], m[3]))
-                    elif m[0] == "drop":
-                        weights.pop(m[1], None)
-                        frames.pop(m[1], None)
-                    elif m[0] == "stop":
+                    if not take(m):
                         return
-                pending = [(i, x) for i, x in frames.get(key, []) if i > upto]
-                if len(pending) <= 1 or key not in frames:
+                pending = [(i, x) for i, x in frames.get(req.key, []) if i > upto]
+                if len(pending) <= 1 or req.key not in frames:
                     break
                 for i, x in pending:
                     model.step(torch.from_numpy(x[None]), st)
                     upto = i
-        frames.pop(key, None)
-        weights[key] = res.state_dict
-        results.put(("result", key, res, canonical_cache(st), upto))
+        frames.pop(req.key, None)
+        next_id += 1
+        weights[req.key] = (next_id, res.state_dict)
+        results.put(("result", req.key, res, canonical_cache(st), upto, next_id))
 
 
-def catch_up(track, runner, state, upto: int, max_rounds: int = 20) -> tuple:
-    """Step `state` through the track's frames newer than `upto`, until at most one is missing.
-
-    Building a session for the adapted weights takes ~0.5 s on 2 busy cores: 15-20 frames arrive
-    meanwhile. Replaying them here, off the frame path, leaves the handover a frame or two."""
-    for _ in range(max_rounds):
-        with track.lock:
-            behind = [(i, x) for i, x in track.frames if i > upto]
-        if len(behind) <= 1 or not track.alive:
-            break
-        for i, x in behind:
-            _, state = runner.step(x[None], state)
-            upto = i
-    return state, upto
-
-
-class ProcessWorker(AdaptationWorkerBase):
+class ProcessWorker(AdaptationWorker):
     """One child process, one burst at a time. The frame path only puts messages on a queue."""
 
-    def __init__(self):
+    def __init__(self, max_restarts: int = 3):
         super().__init__()
+        self.max_restarts = max_restarts
+        self.restarts = 0
+        self.dead_reason = ""  # set when the worker gave up
         self._busy = threading.Event()
-        self._tracks: dict = {}
-        self._catching_up: set = set()
+        self._in_flight: int | None = None
+        self._catching_up: dict[int, deque] = {}  # key -> frames that arrived during its burst
+        self._lock = threading.Lock()
         self._retired: deque = deque()
+        self._frame_done = threading.Event()
+        self._alive = False
         self.proc = None
 
-    def bind(self, refiner) -> None:
-        super().bind(refiner)
-        ctx = mp.get_context("spawn")
-        self._jobs, self._results = ctx.Queue(), ctx.Queue()
-        sd = {k: v.detach().cpu().clone() for k, v in refiner.model.state_dict().items()}
-        self.proc = ctx.Process(target=_child_main, name="stride-adaptation", daemon=True,
-                                args=(self._jobs, self._results, sd, refiner.model.cfg.to_dict()))
-        self.proc.start()
+    def start(self, model: DSTformer, base_runner: Runner) -> None:
+        super().start(model, base_runner)
         self._stop = threading.Event()
+        self._spawn()
         self._receiver = threading.Thread(target=self._receive, name="stride-adaptation-results", daemon=True)
         self._receiver.start()
         self._janitor = threading.Thread(target=self._free_retired, name="stride-adaptation-janitor", daemon=True)
         self._janitor.start()
 
+    def _spawn(self) -> None:
+        ctx = mp.get_context("spawn")
+        self._jobs, self._results = ctx.Queue(), ctx.Queue()
+        sd = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        self.proc = ctx.Process(target=_child_main, name="stride-adaptation", daemon=True,
+                                args=(self._jobs, self._results, sd, self.model.cfg.to_dict(), os.getpid()))
+        self.proc.start()
+        self._alive = True
+
+    def available(self) -> bool:
+        return not self.dead_reason
+
     def busy(self) -> bool:
         return self._busy.is_set()
 
-    def submit(self, track) -> None:
-        r = self.refiner
-        idx, xs = _buffer(track)
-        cfg = r.cfg.adapt_config()
+    def submit(self, req: AdaptRequest) -> None:
+        if not self._alive:
+            return
         self._busy.set()
-        self._tracks[track.key] = track
-        self._catching_up.add(track.key)
-        self._jobs.put(("job", track.key, idx, xs, r.cfg.lag, cfg.__dict__, r.cfg.adapt_buffer_frames))
+        with self._lock:
+            self._in_flight = req.key
+            self._catching_up[req.key] = deque(maxlen=len(req.frames) + 64)
+        self._jobs.put(("job", req))
 
-    def on_frame(self, track, index: int, x: np.ndarray) -> None:
-        if track.key in self._catching_up:
-            self._jobs.put(("frame", track.key, index, x))
+    def on_frame(self, key: int, index: int, x: np.ndarray) -> None:
+        with self._lock:
+            buf = self._catching_up.get(key)
+            if buf is None or not self._alive:
+                return
+            buf.append((index, x))
+        self._jobs.put(("frame", key, index, x))
 
-    def on_drop(self, track) -> None:
-        self._tracks.pop(track.key, None)
-        self._catching_up.discard(track.key)
-        self._jobs.put(("drop", track.key))
+    def drop(self, key: int) -> None:
+        with self._lock:
+            self._catching_up.pop(key, None)
+        if self._alive:
+            self._jobs.put(("drop", key))
 
-    def retire(self, runner) -> None:
+    def frame_done(self) -> None:
+        self._frame_done.set()
+
+    def retire(self, runner: Runner) -> None:
         self._retired.append(runner)
 
+    def describe(self) -> str:
+        if self.dead_reason:
+            return f"ProcessWorker: off ({self.dead_reason}); {self.accepted}/{self.runs} bursts accepted"
+        extra = f"; child restarted {self.restarts}x" if self.restarts else ""
+        return super().describe() + extra
+
     def _free_retired(self) -> None:
-        """Frees retired runners one at a time, each just after a frame: the frame path is idle then."""
-        done = self.refiner.frame_done
+        """Frees retired runners one at a time, each just after a frame: the frame path is idle then
+        (freeing an onnxruntime session holds the GIL 5-15 ms)."""
         while not self._stop.is_set():
-            if not done.wait(timeout=0.2):
+            if not self._frame_done.wait(timeout=0.2):
                 continue
-            done.clear()
+            self._frame_done.clear()
             if self._retired:
                 runner = self._retired.popleft()
                 del runner  # the session's destructor runs here, between two frames
 
+    def _catch_up(self, key: int, runner: Runner, state: Any, upto: int, max_rounds: int = 20) -> tuple[Any, int]:
+        """Replay the person's frames newer than `upto` until at most one is missing: building a
+        session for adapted weights takes ~0.5 s on 2 busy cores, 15-20 frames arrive meanwhile."""
+        for _ in range(max_rounds):
+            with self._lock:
+                buf = self._catching_up.get(key)
+                behind = [(i, x) for i, x in buf if i > upto] if buf is not None else []
+            if len(behind) <= 1:
+                break
+            state = replay(runner, state, [x for _, x in behind])
+            upto = behind[-1][0]
+        return state, upto
+
     def _receive(self) -> None:
-        from .refiner import Handover
         while not self._stop.is_set():
             try:
-                _, key, res, cache, upto = self._results.get(timeout=0.2)
+                _, key, res, cache, upto, weights_id = self._results.get(timeout=0.2)
             except queue.Empty:
+                self._check_child()
                 continue
-            except (EOFError, OSError):
-                return
+            except (EOFError, OSError, ValueError):
+                self._check_child()
+                if self._stop.wait(0.2):
+                    return
+                continue
             try:
-                track = self._tracks.get(key)
-                self._catching_up.discard(key)
-                if track is None or not track.alive:
-                    continue
-                self._finish(track, res)
+                msg = self._book(res)
                 if res.ok:
-                    runner = self.refiner.base_runner.with_weights(res.state_dict)
-                    state, upto = catch_up(track, runner, runner.state_from_canonical(cache), upto)
-                    track.pending = Handover(runner, state, upto, res.state_dict)
+                    runner = self.base_runner.with_weights(res.state_dict)
+                    state, upto = self._catch_up(key, runner, runner.state_from_canonical(cache), upto)
+                    self._outbox.append(Handover(key, True, msg, runner, state, upto, weights_id, res.seconds))
+                else:
+                    self._outbox.append(Handover(key, False, msg, seconds=res.seconds))
             except Exception as e:  # noqa: BLE001 - a bad result must never kill the node
                 log.exception("adaptation result could not be used: %s", e)
+                self._outbox.append(Handover(key, False, f"adaptation result unusable ({type(e).__name__})"))
             finally:
+                with self._lock:
+                    self._catching_up.pop(key, None)
+                    self._in_flight = None
                 self._busy.clear()
 
+    def _check_child(self) -> None:
+        """Notice a dead child: reap it, fail the burst in flight, restart (bounded) or give up."""
+        if self.proc is None or self.proc.is_alive() or self._stop.is_set():
+            return
+        code = self.proc.exitcode
+        self.proc.join(timeout=0.1)  # reap: no zombie
+        self._alive = False
+        with self._lock:
+            key, self._in_flight = self._in_flight, None
+            self._catching_up.clear()
+        if key is not None:
+            self._outbox.append(Handover(key, False, f"adaptation process died (exit code {code})"))
+        for q in (self._jobs, self._results):
+            q.cancel_join_thread()
+            q.close()
+        self._busy.clear()
+        if self.restarts >= self.max_restarts:
+            self.dead_reason = f"the adaptation process died {self.restarts + 1} times (last exit code {code})"
+            log.error("%s: adaptation is off for the rest of this run", self.dead_reason)
+            self.proc = None
+            return
+        self.restarts += 1
+        log.error("the adaptation process died (exit code %s): restarting it (%d/%d)", code, self.restarts,
+                  self.max_restarts)
+        self._spawn()
+
     def close(self) -> None:
-        if self.proc is None:
+        if self.proc is None and not hasattr(self, "_stop"):
             return
         self._stop.set()
-        try:
-            self._jobs.put(("stop",))
-        except (ValueError, OSError):
-            pass
-        self.proc.join(timeout=2)
-        if self.proc.is_alive():
-            self.proc.terminate()
+        if self.proc is not None:
+            try:
+                self._jobs.put(("stop",))
+            except (ValueError, OSError):
+                pass
             self.proc.join(timeout=2)
+            if self.proc.is_alive():
+                self.proc.terminate()
+                self.proc.join(timeout=2)
+            for q in (self._jobs, self._results):  # a dead child reads nothing: never wait at exit to feed it
+                q.cancel_join_thread()
+                q.close()
         self._receiver.join(timeout=1)
         self._janitor.join(timeout=1)
         self._retired.clear()
-        for q in (self._jobs, self._results):  # a dead child reads nothing: never wait at exit to feed it
-            q.cancel_join_thread()
-            q.close()
         self.proc = None
+

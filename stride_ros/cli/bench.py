@@ -1,0 +1,48 @@
+"""`stride-ros bench`: per-frame latency per backend, 1 and 4 people, with and without adaptation."""
+from __future__ import annotations
+
+import argparse
+
+from ..core.errors import InputError
+from ..model import BACKEND_KINDS
+from .common import add_model_args, check_lag, int_list, load_model, nonneg_int, out_path, positive_int
+
+HELP = "speed benchmark: per-frame latency per backend, 1 and 4 people, with and without adaptation, beside One Euro"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backends", default="torch,onnx", help="comma list: torch, onnx, tensorrt")
+    p.add_argument("--people", default="1,4", help="comma list of people counts")
+    p.add_argument("--frames", type=positive_int, default=900,
+                   help="frames per run (30 Hz, paced; 900: a p99 from ~9 slowest frames, not 2 or 3); "
+                   "the default run takes about 5 minutes")
+    p.add_argument("--lag", type=nonneg_int, default=0)
+    add_model_args(p)
+    p.add_argument("--json", help="write the results as JSON here")
+    p.add_argument("--quiet", action="store_true")
+
+
+def run(a: argparse.Namespace) -> int:
+    from ..eval.bench import format_bench, run_bench, save
+
+    backends = [b.strip() for b in a.backends.split(",") if b.strip()]
+    for b in backends:
+        if b not in BACKEND_KINDS:
+            raise InputError(f"--backends: unknown backend {b!r} ({', '.join(BACKEND_KINDS)})")
+    people = int_list(a.people, lo=1)
+    if a.json:
+        out_path(a.json, [], ".json")
+    model = load_model(a.model, a.device, threads=1)
+    check_lag(model, a.lag)
+    runs = len(backends) * len(people) * 2
+    print(f"bench: {runs} runs of {a.frames} paced frames ({runs * a.frames / 30 / 60:.1f} min of streaming "
+          "plus set-up)", flush=True)
+    try:
+        res = run_bench(model, backends, people, a.frames, a.lag, a.device, progress=not a.quiet)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    print(format_bench(res))
+    if a.json:
+        save(res, a.json)
+        print(f"wrote {a.json}")
+    return 0

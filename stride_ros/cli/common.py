@@ -1,0 +1,124 @@
+"""What every verb shares: the parser that fails in one line, argument types that check values
+before any work, the --model/--device/--backend options and the objects built from them."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from ..core.errors import InputError
+from ..model import BACKEND_KINDS
+
+BACKENDS = ("auto", *BACKEND_KINDS)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit status 2 (the CLI's contract)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _number(kind, lo=None, lo_open=False, hi=None, what="value"):
+    def check(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if kind is float and not (v == v and abs(v) != float("inf")):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            raise argparse.ArgumentTypeError(f"{v} must be {'>' if lo_open else '>='} {lo}")
+        if hi is not None and v > hi:
+            raise argparse.ArgumentTypeError(f"{v} must be <= {hi}")
+        return v
+    check.__name__ = what  # argparse names the type in its messages
+    return check
+
+
+positive_int = _number(int, 1, what="positive integer")
+nonneg_int = _number(int, 0, what="non-negative integer")
+positive_float = _number(float, 0.0, lo_open=True, what="positive number")
+nonneg_float = _number(float, 0.0, what="non-negative number")
+
+
+def int_list(text: str, lo: int = 0) -> list[int]:
+    """'1,4' -> [1, 4]; every entry an integer >= lo."""
+    try:
+        vals = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise InputError(f"{text!r}: expected a comma list of integers") from None
+    if not vals or any(v < lo for v in vals):
+        raise InputError(f"{text!r}: expected integers >= {lo}")
+    return vals
+
+
+def add_model_args(p: argparse.ArgumentParser, device: bool = True, backend: bool = False) -> None:
+    p.add_argument("--model", help="prior checkpoint (default: the shipped models/stride_small.pt)")
+    if device:
+        p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (default cpu)")
+    if backend:
+        p.add_argument("--backend", choices=BACKENDS, default="auto",
+                       help="stream inference backend (auto: onnx on CPU when onnxruntime is installed, "
+                       "else torch; tensorrt is unverified)")
+
+
+def load_model(path: str | None, device: str = "cpu", threads: int | None = None):
+    """The prior, ready. Per-frame work is many small ops: one intra-op thread is fastest and leaves
+    the other core to adaptation (threads=None keeps torch's default, for batch work)."""
+    import torch
+
+    from ..model.checkpoint import load_model as _load
+    if threads:
+        torch.set_num_threads(threads)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device available (CPU build of torch, or no GPU)")
+    return _load(path).to(device)
+
+
+def make_backend(kind: str, device: str):
+    from ..model.backends import Backend
+    try:
+        return Backend(kind, device)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+
+
+def check_lag(model, lag: int) -> None:
+    if not 0 <= lag <= model.cfg.max_stream_lag:
+        raise InputError(f"--lag {lag}: the model streams lags 0..{model.cfg.max_stream_lag}")
+
+
+def out_path(out: str, inputs: list[str], suffix: str | None = None) -> Path:
+    """An output path checked before any work: not an input, the right suffix, a folder that can be
+    made and written."""
+    p = Path(out)
+    for i in inputs:
+        if Path(i).exists() and p.exists() and p.resolve() == Path(i).resolve():
+            raise InputError(f"{p}: refusing to overwrite an input file")
+    if suffix is not None and p.suffix.lower() != suffix:
+        raise InputError(f"{p}: output must end in {suffix}")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{p}: cannot create its folder ({e.strerror})") from None
+    if not os.access(p.parent, os.W_OK):
+        raise InputError(f"{p}: folder {p.parent} is not writable")
+    return p
+
+
+def new_folder(out: str, what: str = "output") -> Path:
+    """An output folder that must not exist yet (bags), whose parent can be written."""
+    p = Path(out)
+    if p.exists():
+        raise InputError(f"{p}: {what} already exists (choose a new folder)")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{p}: cannot create its parent folder ({e.strerror})") from None
+    if not os.access(p.parent, os.W_OK):
+        raise InputError(f"{p}: folder {p.parent} is not writable")
+    return p

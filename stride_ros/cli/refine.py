@@ -1,0 +1,57 @@
+"""`stride-ros refine`: one pose sequence, offline (the whole clip) or streamed exactly as the node runs."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ..core.errors import InputError
+from .common import add_model_args, check_lag, load_model, make_backend, nonneg_int, out_path
+
+HELP = "refine one pose sequence (offline STRIDE, or streamed as the node does)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="input .npz pose sequence")
+    p.add_argument("-o", "--output", required=True, help="output .npz (never the input)")
+    p.add_argument("--mode", choices=["offline", "stream"], default="offline")
+    p.add_argument("--lag", type=nonneg_int, default=None, help="stream: output lag in frames (default 0 = causal)")
+    p.add_argument("--tta-steps", type=nonneg_int, default=None,
+                   help="offline: adaptation epochs (default 30, the paper's; 0 = prior alone); "
+                   "stream: epochs per background burst (default: no adaptation; N > 0 turns it on)")
+    add_model_args(p, device=True, backend=True)
+
+
+def run(a: argparse.Namespace) -> int:
+    from ..data.posefile import PoseSequence, load_poses, save_poses
+    from ..offline.adapt import AdaptConfig, refine_offline
+    from ..stream.refiner import StreamConfig
+    from ..stream.sequence import stream_sequence
+
+    if a.mode == "offline" and a.lag is not None:
+        raise InputError("--lag applies to --mode stream (offline refinement sees the whole clip)")
+    if a.mode == "offline" and a.backend not in ("auto", "torch"):
+        raise InputError("--mode offline runs on the torch backend (it trains the model)")
+    out = out_path(a.output, [a.input], ".npz")
+    seq = load_poses(a.input)
+    if np.isnan(seq.poses).all():
+        raise InputError(f"{a.input}: every joint of every frame is missing: nothing to refine")
+    model = load_model(a.model, a.device, threads=None if a.mode == "offline" else 1)
+    if a.mode == "offline":
+        res = refine_offline(model, seq.poses, seq.confidence_or_default(), seq.fps,
+                             AdaptConfig(epochs=30 if a.tta_steps is None else a.tta_steps))
+        poses, conf = res.poses, None
+        print(f"offline: {len(seq)} frames, adaptation: {res.reason} ({res.seconds:.1f} s)")
+    else:
+        lag = a.lag or 0
+        check_lag(model, lag)
+        backend = make_backend(a.backend, a.device)
+        cfg = StreamConfig(lag=lag, fps=seq.fps)
+        if a.tta_steps is not None:
+            cfg = StreamConfig(lag=lag, fps=seq.fps, adapt=a.tta_steps > 0, adapt_epochs=max(1, a.tta_steps))
+        poses, conf, status = stream_sequence(model, seq, cfg, backend)
+        print(f"stream: {len(seq)} frames at lag {lag}, backend {backend.kind}; {status['worker']}; "
+              f"dropped {status['dropped'] or 'none'}")
+    save_poses(out, PoseSequence(poses, seq.fps, conf, seq.stamps), protect=(a.input,))
+    print(f"wrote {out}")
+    return 0
