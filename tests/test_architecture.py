@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "stride_ros"
-LAYERS = ["core", "data", "model", "offline", "stream", "eval", "ros", "cli"]
+LAYERS = ["core", "data", "vision", "model", "offline", "stream", "eval", "ros", "cli"]
 
 
 def _imports(path: Path) -> list[tuple[str, bool]]:

@@ -134,7 +134,8 @@ class RefineNode(Node):
         for name in sorted(getattr(self, "_parameter_overrides", {})):
             if name in known or name in ROS_OWN or name.startswith("qos_overrides."):
                 continue
-            near = difflib.get_close_matches(name, known, n=1)
+            near = sorted(k for k in known if k.startswith(name) or name in k) or \
+                difflib.get_close_matches(name, known, n=1, cutoff=0.5)
             self.get_logger().warning(f"unknown parameter '{name}' ignored"
                                       + (f" (did you mean '{near[0]}'?)" if near else ""))
 

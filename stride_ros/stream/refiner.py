@@ -23,7 +23,8 @@ stops costing more than itself); a stamp far in the past (a bag restarted) reset
 Tracks expire after `track_timeout_s` of not being seen (also between messages: `expire_idle`).
 
 Input is bounded: a joint further than `max_abs_m` from the frame's origin is implausible and
-treated as missing (counted); every published value is checked finite, and a track whose output
+treated as missing, a "body" whose joints all sit within `min_extent_m` is no body (both counted);
+every published value is checked finite, and a track whose output
 is not is dropped and restarted (counted), so no NaN or absurd value ever leaves.
 
 Adaptation: every `adapt_interval_s` a copy of one person's recent frames goes to the adaptation
@@ -67,6 +68,7 @@ class StreamConfig:
     resync_after: int = 3  # this many consecutive older, mutually ordered stamps: follow them
     max_tracks: int = 8
     max_abs_m: float = 100.0  # a joint further than this from the frame's origin is implausible
+    min_extent_m: float = 0.2  # 8+ joints packed closer than this (bounding-box diagonal) are no body
     max_gap_fill_steps: int = 32  # model steps (all tracks) one input frame may spend on inferred gap frames
     inferred_conf: float = 0.3  # confidence of an inferred joint just after it was last seen...
     inferred_conf_tau_s: float = 1.0  # ...decaying with this time constant
@@ -331,6 +333,11 @@ class StreamingRefiner:
             poses[wild] = np.nan
         if np.isnan(poses).any(-1).all() or not (conf > 0).any():
             self._note(res, "all_nan", f"person {tid}: no valid joint: treated as not seen")
+            return None
+        ok = ~np.isnan(poses).any(-1)
+        if ok.sum() >= 8 and np.linalg.norm(np.ptp(poses[ok], axis=0)) < self.cfg.min_extent_m:
+            self._note(res, "implausible_pose", f"person {tid}: {int(ok.sum())} joints within "
+                       f"{self.cfg.min_extent_m:g} m of each other (a garbled message?): treated as not seen")
             return None
         return poses, conf
 
