@@ -1,8 +1,10 @@
 """A built-in, generated walking motion: the demo's and the tests' input when no mocap is at hand.
 
-A simple kinematic gait (hip/knee/shoulder/elbow swing, pelvis bob and sway) on a curved path,
-with body proportions of the CMU skeleton. Not motion capture, but a periodic, articulated,
-bone-length-preserving motion that exercises everything downstream.
+A simple kinematic gait (hip/knee/shoulder/elbow swing, pelvis bob and sway) around a closed loop
+(a circle of `radius` metres, so however long it runs the person stays in a small area in front of
+the camera: the simulator is documented for people 2.5-4.5 m away), with body proportions of the
+CMU skeleton. Not motion capture, but a periodic, articulated, bone-length-preserving motion that
+exercises everything downstream.
 """
 from __future__ import annotations
 
@@ -16,15 +18,15 @@ def _rot_y(a: np.ndarray) -> np.ndarray:
 
 
 def synthetic_walk(seconds: float = 10.0, fps: float = 30.0, seed: int = 0,
-                   speed: float = 1.1, cadence_hz: float = 0.9) -> np.ndarray:
-    """[T, 17, 3] metres, Y up, walking forward (+Z local) along a gentle arc."""
+                   speed: float = 0.9, cadence_hz: float = 0.85, radius: float = 1.0) -> np.ndarray:
+    """[T, 17, 3] metres, Y up, walking forward (+Z local) around a circle of `radius` metres."""
     rng = np.random.default_rng(seed)
     T = int(round(seconds * fps))
     t = np.arange(T) / fps
     phase = 2 * np.pi * cadence_hz * t + rng.uniform(0, 2 * np.pi)
-    turn_rate = rng.uniform(-0.25, 0.25)  # rad/s
+    turn_rate = rng.choice([-1.0, 1.0]) * speed / radius  # rad/s: the loop closes every 2 pi r / v s
     heading = rng.uniform(0, 2 * np.pi) + turn_rate * t
-    # path: integrate heading
+    # path: integrate heading (a circle)
     vx, vz = np.sin(heading) * speed, np.cos(heading) * speed
     px, pz = np.cumsum(vx) / fps, np.cumsum(vz) / fps
     pelvis_h = 0.88 + 0.02 * np.cos(2 * phase)
