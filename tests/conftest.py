@@ -59,8 +59,9 @@ def run_cli(*args: str, timeout: float = 300, env: dict | None = None):
 @pytest.fixture(scope="session")
 def prior_model():
     """The shipped prior (models/), as the node loads it."""
-    from stride_ros.model.checkpoint import default_model_path, load_model
     import torch
+
+    from stride_ros.model.checkpoint import default_model_path, load_model
     torch.set_num_threads(1)  # tiny per-frame ops: threads only add contention
     path = Path(os.environ.get("STRIDE_TEST_MODEL", default_model_path()))
     return load_model(path)

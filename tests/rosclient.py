@@ -70,7 +70,9 @@ class Client:
 
     def subscribe(self, msg_type, topic: str, qos=10):
         self.received[topic] = []
-        self.node.create_subscription(msg_type, topic, lambda m: self.received[topic].append((time.perf_counter(), m)), qos)
+        def keep(m):
+            self.received[topic].append((time.perf_counter(), m))
+        self.node.create_subscription(msg_type, topic, keep, qos)
 
     def spin_until(self, cond, timeout: float) -> bool:
         end = time.time() + timeout
@@ -92,9 +94,9 @@ class Client:
 
 
 def make_input_cloud(stamp: float, persons: list[tuple[int, np.ndarray, np.ndarray]], frame_id: str = "camera"):
+    from builtin_interfaces.msg import Time
     from sensor_msgs.msg import PointCloud2, PointField
     from std_msgs.msg import Header
-    from builtin_interfaces.msg import Time
 
     from stride_ros.ros.cloud import make_cloud
     sec = int(np.floor(stamp))

@@ -6,9 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from stride_ros.offline.adapt import (AdaptConfig, adapt_model, loss_limb, loss_mpjp, loss_nmpjp, loss_velocity,
-                              pseudo_labels, refine_offline, stride_loss)
 from stride_ros.data.simulator import simulate
+from stride_ros.offline.adapt import (
+    AdaptConfig,
+    adapt_model,
+    loss_limb,
+    loss_mpjp,
+    loss_nmpjp,
+    loss_velocity,
+    pseudo_labels,
+    refine_offline,
+    stride_loss,
+)
 
 
 def test_mpjp_by_hand():
@@ -122,6 +131,7 @@ def test_holdout_accepts_adaptation_that_helps(prior_model, walk_clip):
     """A prior that is wrong for this person (every output 25 % too big) fitted to clean labels:
     adaptation fixes what the prior got wrong, held-out frames included, and the check keeps it."""
     import copy
+
     from stride_ros.offline.windows import prepare
     wrong = copy.deepcopy(prior_model)
     with torch.no_grad():

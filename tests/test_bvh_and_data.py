@@ -1,12 +1,11 @@
 """BVH loading on the real CMU files: bone lengths constant, a plausible human, the fixed split."""
 import numpy as np
 import pytest
+from conftest import needs_data
 
-from stride_ros.data.bvh import load_bvh, load_h36m, resample
 from stride_ros.core.errors import InputError
 from stride_ros.core.skeleton import BONES, bone_lengths
-
-from conftest import needs_data
+from stride_ros.data.bvh import load_bvh, load_h36m, resample
 
 
 @needs_data

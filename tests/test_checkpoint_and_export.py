@@ -4,12 +4,11 @@ import os
 import numpy as np
 import pytest
 import torch
-
-from stride_ros.model.checkpoint import load_checkpoint, load_model, save_checkpoint
-from stride_ros.core.errors import CheckpointError
-from stride_ros.model.dstformer import CONFIGS, DSTformer, ModelConfig
-
 from conftest import run_cli
+
+from stride_ros.core.errors import CheckpointError
+from stride_ros.model.checkpoint import load_checkpoint, load_model, save_checkpoint
+from stride_ros.model.dstformer import CONFIGS, DSTformer, ModelConfig
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +63,8 @@ def test_cli_names_the_bad_model_file(tmp_path, synthetic_clip):
     from stride_ros.data.posefile import PoseSequence, save_poses
     save_poses(tmp_path / "in.npz", PoseSequence(synthetic_clip[:40], 30.0))
     (tmp_path / "bad.pt").write_bytes(b"garbage")
-    res = run_cli("refine", str(tmp_path / "in.npz"), "-o", str(tmp_path / "out.npz"), "--model", str(tmp_path / "bad.pt"))
+    res = run_cli("refine", str(tmp_path / "in.npz"), "-o", str(tmp_path / "out.npz"),
+                  "--model", str(tmp_path / "bad.pt"))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert str(tmp_path / "bad.pt") in res.stderr and len(res.stderr.strip().splitlines()) == 1
 

@@ -1,7 +1,6 @@
 """Bad input on the command line: one line of reason, non-zero exit, never a traceback."""
 import numpy as np
 import pytest
-
 from conftest import needs_data, run_cli
 
 

@@ -3,7 +3,6 @@ import json
 import os
 
 import pytest
-
 from conftest import needs_data, run_cli
 
 
@@ -67,6 +66,7 @@ def test_forced_trunk_is_plain_configuration_and_names_bad_lags(prior_model):
 
 def test_frames_to_reveal_counts_to_the_next_fully_seen_frame():
     import numpy as np
+
     from stride_ros.eval.benchmark import frames_to_reveal, reveal_masks
     occ = np.array([0, 1, 1, 1, 0, 0, 1, 1], bool)
     r = frames_to_reveal(occ)

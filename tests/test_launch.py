@@ -5,7 +5,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 LAUNCH = REPO / "launch" / "refine.launch.py"

@@ -12,17 +12,16 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy  # noqa: E402
+from rosclient import Client, NodeProcess, fresh_domain, make_input_cloud, stamp_of, wait_for_subscriber  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import PointCloud2, PointField  # noqa: E402
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
+from stride_ros.data.simulator import simulate  # noqa: E402
 from stride_ros.eval import metrics  # noqa: E402
 from stride_ros.eval.baselines import hold_last  # noqa: E402
 from stride_ros.ros.cloud import cloud_to_persons  # noqa: E402
-from stride_ros.data.simulator import simulate  # noqa: E402
-
-from rosclient import Client, NodeProcess, fresh_domain, make_input_cloud, stamp_of, wait_for_subscriber  # noqa: E402
 
 FPS = 30.0
 RELIABLE = QoSProfile(depth=50, reliability=QoSReliabilityPolicy.RELIABLE)
@@ -168,7 +167,8 @@ def test_survives_every_bad_message(start_node, client, walk_stream):
     # the burst's stamps run 30 fps apart, up to 37 s past the wall clock: allow that (a stamp
     # 1000 s ahead is still "from the future")
     node = start_node("lag_frames:=0", "adapt:=false", "max_queue:=64", "max_future_s:=60.0")
-    pub = client.node.create_publisher(PointCloud2, "/human_pose", QoSProfile(depth=2000, reliability=QoSReliabilityPolicy.RELIABLE))
+    qos = QoSProfile(depth=2000, reliability=QoSReliabilityPolicy.RELIABLE)
+    pub = client.node.create_publisher(PointCloud2, "/human_pose", qos)
     client.subscribe(PointCloud2, "/human_pose_refined", RELIABLE)
     client.subscribe(DiagnosticArray, "/diagnostics", RELIABLE)
     wait_for_subscriber(client, pub)
@@ -197,7 +197,8 @@ def test_survives_every_bad_message(start_node, client, walk_stream):
     for t in range(30):  # still alive and answering
         pub.publish(good(t, now + (1100 + t) / FPS))
         client.spin_for(1 / FPS)
-    assert client.spin_until(lambda: len(client.received["/human_pose_refined"]) >= base + 30, 10), node.output()[-3000:]
+    answered = client.spin_until(lambda: len(client.received["/human_pose_refined"]) >= base + 30, 10)
+    assert answered, node.output()[-3000:]
     assert node.proc.poll() is None
     client.received["/diagnostics"].clear()
     assert client.spin_until(lambda: client.received["/diagnostics"], 5)
@@ -224,8 +225,8 @@ def test_clean_shutdown(start_node, client, sig):
 
 
 def test_pose_array_input(start_node, client, walk_stream):
-    from geometry_msgs.msg import Pose, PoseArray
     from builtin_interfaces.msg import Time
+    from geometry_msgs.msg import Pose, PoseArray
     from std_msgs.msg import Header
     start_node("input_type:=pose_array", "adapt:=false")
     pub = client.node.create_publisher(PoseArray, "/human_pose", RELIABLE)

@@ -14,9 +14,9 @@ rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy  # noqa: E402
+from rosclient import Client, NodeProcess, fresh_domain, make_input_cloud, stamp_of, wait_for_subscriber  # noqa: E402
 from sensor_msgs.msg import PointCloud2, PointField  # noqa: E402
 
-from rosclient import Client, NodeProcess, fresh_domain, make_input_cloud, stamp_of, wait_for_subscriber  # noqa: E402
 from stride_ros.ros.cloud import cloud_to_array  # noqa: E402
 
 FPS = 30.0
@@ -214,7 +214,8 @@ def test_attack_row(session, valid_person, name, reason, attack):
 BAD_START = [
     ("max_queue:=0", "max_queue"), ("fps:=0.0", "fps"), ("fps:=-30.0", "fps"), ("device:=cuda", "device"),
     ("input_topic:='bad topic!'", "input_topic"), ("diagnostics_period_s:=-1.0", "diagnostics_period_s"),
-    ("max_future_s:=-1.0", "max_future_s"), ("max_tracks:=0", "max_tracks"), ("track_timeout_s:=-1.0", "track_timeout_s"),
+    ("max_future_s:=-1.0", "max_future_s"), ("max_tracks:=0", "max_tracks"),
+    ("track_timeout_s:=-1.0", "track_timeout_s"),
     ("threads:=0", "threads"), ("lag_frames:='8'", "lag_frames"), ("lag_frames:=99", "lag_frames"),
 ]
 
@@ -233,7 +234,8 @@ def test_bad_start_up_value_is_one_line_and_exit_2(tmp_path, param, name):
 @pytest.mark.parametrize("content,expect", [
     ("stride_refiner:\n  ros__parameters:\n    fps: [1, 2\n", "not valid YAML"),
     ("refine_node:\n  ros__parameters:\n    lag_frames: 8\n", "configures no parameter of node stride_refiner"),
-    ("stride_refiner:\n  ros__parameters:\n    lag: 8\n", "unknown parameter 'lag' ignored (did you mean 'lag_frames'?)"),
+    ("stride_refiner:\n  ros__parameters:\n    lag: 8\n",
+     "unknown parameter 'lag' ignored (did you mean 'lag_frames'?)"),
     ("stride_refiner:\n  ros__parameters:\n    fps: 30\n    lag_frames: 2\n", "lag 2 frames"),
 ])
 def test_params_files_are_checked(tmp_path, content, expect):

@@ -3,12 +3,11 @@ import os
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
-from stride_ros.eval import metrics
 from stride_ros.data.posefile import PoseSequence, load_poses, save_poses
 from stride_ros.data.simulator import simulate
-
-from conftest import run_cli
+from stride_ros.eval import metrics
 
 
 def model_args():
@@ -23,8 +22,10 @@ def noisy_file(tmp_path, walk_clip):
     return path, sim
 
 
-@pytest.mark.parametrize("args", [["--mode", "offline", "--tta-steps", "0"], ["--mode", "offline", "--tta-steps", "3"],
-                                  ["--mode", "stream", "--lag", "0"], ["--mode", "stream", "--lag", "8", "--backend", "onnx"]])
+@pytest.mark.parametrize("args", [["--mode", "offline", "--tta-steps", "0"],
+                                  ["--mode", "offline", "--tta-steps", "3"],
+                                  ["--mode", "stream", "--lag", "0"],
+                                  ["--mode", "stream", "--lag", "8", "--backend", "onnx"]])
 def test_refine_writes_complete_poses_in_the_same_frame(tmp_path, noisy_file, args):
     src, sim = noisy_file
     before = src.read_bytes()

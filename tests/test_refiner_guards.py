@@ -124,6 +124,7 @@ def test_lead_publishes_the_forecast_stamped_with_its_time(prior_model, walk):
     if not prior_model.cfg.max_lead:
         pytest.skip("the model under test has no forecast heads")
     import torch
+
     from stride_ros.core.representation import encode_track
     lead = 0.2
     r = StreamingRefiner(prior_model, StreamConfig(lead_s=lead))

@@ -2,10 +2,17 @@
 import numpy as np
 import pytest
 
-from stride_ros.eval import metrics
-from stride_ros.eval.baselines import (BASELINES, OneEuroFilter, OneEuroParams, hold_last, interpolate_missing,
-                                  linear_interpolation, one_euro)
 from stride_ros.data.simulator import SimulatorConfig, simulate
+from stride_ros.eval import metrics
+from stride_ros.eval.baselines import (
+    BASELINES,
+    OneEuroFilter,
+    OneEuroParams,
+    hold_last,
+    interpolate_missing,
+    linear_interpolation,
+    one_euro,
+)
 
 
 def test_reproducible_by_seed(synthetic_clip):

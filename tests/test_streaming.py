@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from stride_ros.offline.adapt import AdaptConfig
-from stride_ros.stream.worker import InlineWorker, ProcessWorker
-from stride_ros.model.backends import Backend
 from stride_ros.core.representation import encode, encode_track
 from stride_ros.data.simulator import SimulatorConfig, simulate
+from stride_ros.model.backends import Backend
+from stride_ros.offline.adapt import AdaptConfig
 from stride_ros.stream.refiner import StreamConfig, StreamingRefiner
+from stride_ros.stream.worker import InlineWorker, ProcessWorker
 
 FPS = 30.0
 CLEAN = SimulatorConfig(occlusion_s=0.0, partial_rate_per_s=0.0, swap_hazard=0.0, outlier_hazard=0.0)

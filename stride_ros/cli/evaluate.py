@@ -39,8 +39,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from ..eval.benchmark import (clips_from_paths, clips_from_split, format_per_case, format_table, plot_clip,
-                                  real_cases, run_benchmark, save_json, simulated_cases)
+    from ..eval.benchmark import (
+        clips_from_paths,
+        clips_from_split,
+        format_per_case,
+        format_table,
+        plot_clip,
+        real_cases,
+        run_benchmark,
+        save_json,
+        simulated_cases,
+    )
     from ..eval.methods import build_methods
 
     if a.plot:

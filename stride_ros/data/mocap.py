@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .bvh import load_h36m
 from ..core.errors import InputError
+from .bvh import load_h36m
 
 VALIDATION_SUBJECTS = ("06", "08", "14")
 TRAIN_SUBJECTS = ("01", "03", "05", "07", "09", "13", "60-61")

@@ -16,8 +16,8 @@ Every number lives in `SimulatorConfig`, with the reason it is realistic next to
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 import zlib
+from dataclasses import asdict, dataclass
 
 import numpy as np
 

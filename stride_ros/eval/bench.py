@@ -14,16 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..stream.worker import ProcessWorker
-from ..model.backends import Backend
-from .baselines import OneEuroFilter, valid_mask
-from ..model.dstformer import DSTformer
-from ..data.simulator import simulate
-from ..stream.refiner import StreamConfig, StreamingRefiner
-from ..data.synthetic import synthetic_walk
-from ..core.timeseries import MODEL_FPS
 from ..core.machine import machine
-
+from ..core.timeseries import MODEL_FPS
+from ..data.simulator import simulate
+from ..data.synthetic import synthetic_walk
+from ..model.backends import Backend
+from ..model.dstformer import DSTformer
+from ..stream.refiner import StreamConfig, StreamingRefiner
+from ..stream.worker import ProcessWorker
+from .baselines import OneEuroFilter, valid_mask
 
 
 @dataclass
@@ -86,7 +85,8 @@ def run_one_euro(sims: list) -> Row:
     for t in range(len(sims[0].gt)):
         t0 = time.perf_counter()
         for f, s in zip(filters, sims):
-            f.update(s.poses[t].astype(np.float64), valid_mask(s.poses[t:t + 1], s.confidence[t:t + 1], f.p.threshold)[0])
+            valid = valid_mask(s.poses[t:t + 1], s.confidence[t:t + 1], f.p.threshold)[0]
+            f.update(s.poses[t].astype(np.float64), valid)
         lat.append(time.perf_counter() - t0)
     ms = np.array(lat[30:]) * 1000
     return Row("one_euro", "numpy", len(sims), False, float(np.percentile(ms, 50)), float(np.percentile(ms, 99)),

@@ -16,12 +16,12 @@ from typing import Callable
 
 import numpy as np
 
-from . import metrics
-from ..data.bvh import load_h36m
-from ..core.timeseries import MODEL_FPS, resample
 from ..core.errors import InputError
+from ..core.timeseries import MODEL_FPS, resample
+from ..data.bvh import load_h36m
 from ..data.posefile import load_poses
 from ..data.simulator import Simulated, SimulatorConfig, clip_seed, describe, simulate
+from . import metrics
 
 # (poses with NaN, confidence, fps) -> complete poses
 Method = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
@@ -237,7 +237,8 @@ def run_benchmark(cases: list[Case], methods: dict[str, Method], seed: int = 0, 
         report.methods[name] = {
             "all": metrics.summarize(errs, all_masks),
             "occluded": metrics.summarize(errs, occ_masks),
-            "by_reveal": {b: _or_none(metrics.summarize(errs, [m[b] for m in bins])["mpjpe"]) for _, _, b in REVEAL_BINS},
+            "by_reveal": {b: _or_none(metrics.summarize(errs, [m[b] for m in bins])["mpjpe"])
+                          for _, _, b in REVEAL_BINS},
             "seconds": float(sum(r["secs"][name] for r in results)),
             "per_clip": {c.name: metrics.summarize([e], [m])["mpjpe"] for c, e, m in zip(cases, errs, all_masks)},
             "per_clip_occluded": {c.name: _or_none(metrics.summarize([e], [m])["mpjpe"])

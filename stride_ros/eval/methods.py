@@ -23,10 +23,10 @@ import re
 from dataclasses import replace
 from functools import partial
 
-from ..offline.adapt import AdaptConfig, refine_offline
-from .baselines import BASELINES
 from ..core.errors import InputError
+from ..offline.adapt import AdaptConfig, refine_offline
 from ..stream.refiner import StreamConfig, StreamingRefiner
+from .baselines import BASELINES
 
 ABLATION = {
     "tta:mpjp": lambda n: AdaptConfig.paper(epochs=n, w_vel=0.0, w_limb=0.0, w_nmpjp=0.0),

@@ -3,7 +3,8 @@
 Objective: MPJPE + absolute position error + acceleration error (all in mm, equal weights), over all
 frames of the simulated training streams (seed 1, not the evaluation seed). A robot needs the pose,
 where the person is, and a signal smooth enough to act on: tuned on MPJPE alone One Euro became a
-0.3 Hz low-pass that lags the person by half a metre; tuned on MPJPE + Abs it stopped filtering. The winners are written into baselines.py by hand, with this command beside them,
+0.3 Hz low-pass that lags the person by half a metre; tuned on MPJPE + Abs it stopped filtering.
+The winners are written into baselines.py by hand, with this command beside them,
 so evaluation never depends on a tuning run.
 """
 from __future__ import annotations
@@ -12,10 +13,10 @@ import itertools
 
 import numpy as np
 
+from ..data.simulator import clip_seed, simulate
 from . import metrics
 from .baselines import OneEuroParams, hold_last, linear_interpolation, one_euro, savitzky_golay
 from .benchmark import EVAL_FPS, clips_from_split
-from ..data.simulator import clip_seed, simulate
 
 THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 GRIDS = {

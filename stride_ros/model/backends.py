@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from . import BACKEND_KINDS
-from .export import export_step, step_io_names, with_initializers
 from .dstformer import DSTformer, RingState
+from .export import export_step, step_io_names, with_initializers
 
 
 class Runner(Protocol):
@@ -207,7 +207,8 @@ class TensorRTRunner:  # pragma: no cover - needs TensorRT and a GPU
         self.out = torch.empty((1, 17, model.cfg.n_heads, 3), device="cuda")
         row = (17, model.cfg.heads, 1, model.cfg.dim // model.cfg.heads)
         self.rows = [torch.empty(row, device="cuda") for _ in range(4 * model.cfg.depth)]
-        self.keep = [torch.empty(17, model.cfg.dim, device="cuda") for _ in range(2 * model.cfg.depth if self.ahead else 0)]
+        n_keep = 2 * model.cfg.depth if self.ahead else 0
+        self.keep = [torch.empty(17, model.cfg.dim, device="cuda") for _ in range(n_keep)]
         self.names = sum(step_io_names(model, self.ahead), [])  # inputs, then outputs
 
     def empty_state(self) -> RingState:

@@ -70,7 +70,8 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
         raise CheckpointError(f"{path}: not a readable model file, truncated or corrupt "
                               f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a stride_ros prior (format {blob.get('format') if isinstance(blob, dict) else type(blob).__name__!r})")
+        fmt = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+        raise CheckpointError(f"{path}: not a stride_ros prior (format {fmt!r})")
     if blob.get("version") != VERSION:
         raise CheckpointError(f"{path}: model file version {blob.get('version')}, this build reads {VERSION}")
     try:

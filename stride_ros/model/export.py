@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .dstformer import DSTformer
 from ..core.skeleton import NUM_JOINTS
+from .dstformer import DSTformer
 
 OPSET = 17
 

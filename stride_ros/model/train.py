@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from ..data.mocap import CACHE_FPS, load_cached
-from .dstformer import CONFIGS, DSTformer, ModelConfig
-from ..data import zoo
-from ..core.timeseries import MODEL_FPS
 from ..core.representation import encode_track, frame_reference, usable
-from ..core.skeleton import BONES, MIRROR, rescale_bones
+from ..core.skeleton import MIRROR, rescale_bones
+from ..core.timeseries import MODEL_FPS
+from ..data import zoo
+from ..data.mocap import CACHE_FPS, load_cached
+from .checkpoint import load_checkpoint, save_checkpoint
+from .dstformer import CONFIGS, DSTformer, ModelConfig
 
 TRAIN_FPS = MODEL_FPS
 
@@ -165,7 +165,8 @@ def make_batch(sampler: WindowSampler, rng: np.random.Generator, cfg: TrainConfi
 
 
 def stack(items: list[Sample]) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.from_numpy(np.stack([getattr(s, k) for s in items])) for k in ("x", "target", "occluded", "lead"))
+    keys = ("x", "target", "occluded", "lead")
+    return tuple(torch.from_numpy(np.stack([getattr(s, k) for s in items])) for k in keys)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,7 +233,8 @@ def _mpjpe(pred: torch.Tensor, target: torch.Tensor, occ: torch.Tensor) -> tuple
 
 
 @torch.no_grad()
-def validate(model: DSTformer, val: dict, val_stream: dict | None = None, lags=(0, 8), leads=(6, 15)) -> dict[str, float]:
+def validate(model: DSTformer, val: dict, val_stream: dict | None = None, lags=(0, 8),
+             leads=(6, 15)) -> dict[str, float]:
     """Pelvis-relative MPJPE (mm), all / occluded frames, per validation family (`sim` keeps the
     historical key names): full mode and the causal lag heads on single windows (`full`,
     `causal_lagK`), forecasts (`lead{H}`, frames ahead of the newest); and what a stream publishes at
@@ -268,7 +270,8 @@ def build_val_set(clips, T: int, n: int, cfg: TrainConfig, mcfg: ModelConfig, fa
     rng = np.random.default_rng(seed)
     sampler = WindowSampler(clips, T, salsa_share=cfg.salsa_share)
     fps = zoo.FAMILIES[family].fps
-    return stack([corrupt(sampler.sample(rng, speed_range=(1.0, 1.0), fps=fps), rng, cfg, family, fps, mcfg, train=False)
+    return stack([corrupt(sampler.sample(rng, speed_range=(1.0, 1.0), fps=fps), rng, cfg, family, fps, mcfg,
+                          train=False)
                   for _ in range(n)])
 
 
@@ -434,7 +437,8 @@ def model_card(cfg: TrainConfig, mcfg: ModelConfig, history: list[dict], out_dir
 - Final validation (held-out subjects 06, 08, 14, default simulator; pelvis-relative MPJPE in mm over
   all / occluded frames): full mode {last.get('full_mpjpe', float('nan')):.1f} /
   {last.get('full_occ_mpjpe', float('nan')):.1f} ({cfg.val_windows} windows); what a stream publishes, on every frame
-  of {cfg.val_stream_windows} clip-long sequences streamed from a cold start: lag 0 {last.get('stream_lag0_mpjpe', float('nan')):.1f} /
+  of {cfg.val_stream_windows} clip-long sequences streamed from a cold start:
+  lag 0 {last.get('stream_lag0_mpjpe', float('nan')):.1f} /
   {last.get('stream_lag0_occ_mpjpe', float('nan')):.1f}, lag 8 {last.get('stream_lag8_mpjpe', float('nan')):.1f} /
   {last.get('stream_lag8_occ_mpjpe', float('nan')):.1f}; best full-mode MPJPE {best.get('full_mpjpe', float('nan')):.1f}
   at step {best.get('step', 0)}{f"; fine-tuned from {cfg.init}" if cfg.init else ""}

@@ -30,12 +30,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..core.timeseries import interpolate_missing
-from ..model.dstformer import DSTformer
-from .windows import (blend, finish, mirror_input, mirror_output, predict_windows, prepare, window_starts,
-                      windows)
 from ..core.representation import decode
 from ..core.skeleton import BONE_CHILDREN, BONE_PARENTS, MIRROR
+from ..core.timeseries import interpolate_missing
+from ..model.dstformer import DSTformer
+from .windows import blend, finish, mirror_input, mirror_output, predict_windows, prepare, window_starts, windows
 
 log = logging.getLogger("stride_ros.offline.adapt")
 

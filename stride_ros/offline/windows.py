@@ -10,12 +10,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..core.timeseries import MODEL_FPS, resample, resample_nan
-from ..model.dstformer import DSTformer
 from ..core.representation import decode, encode_track
 from ..core.rootpath import smooth_root
 from ..core.skeleton import MIRROR
-
+from ..core.timeseries import MODEL_FPS, resample, resample_nan
+from ..model.dstformer import DSTformer
 
 
 def window_starts(T: int, W: int, hop: int) -> list[int]:

@@ -43,7 +43,8 @@ def _storage(name: str):
 def _header(ts, stamp: float, frame_id: str):
     t = ts.types
     sec = int(np.floor(stamp))
-    return t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](sec=sec, nanosec=int(round((stamp - sec) * 1e9)) % 1_000_000_000),
+    ns = int(round((stamp - sec) * 1e9)) % 1_000_000_000
+    return t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](sec=sec, nanosec=ns),
                                     frame_id=frame_id)
 
 
@@ -157,7 +158,8 @@ def replay_bag(in_path: str | Path, out_path: str | Path, model, lag: int = 0, i
             def write_out(frames, log_ns):
                 for fr in frames:
                     persons = [(int(tid), tp.poses, tp.confidence) for tid, tp in fr.tracks.items()]
-                    w.write(c_ref, log_ns, ts.serialize_cdr(make_cloud(PC2, PF, fr.meta, persons, numpy_data=True), POINTCLOUD2))
+                    cloud = make_cloud(PC2, PF, fr.meta, persons, numpy_data=True)
+                    w.write(c_ref, log_ns, ts.serialize_cdr(cloud, POINTCLOUD2))
                     mk = skeleton_markers(kit, fr.meta, [(int(t), tp.poses, tp.confidence, tp.observed)
                                                          for t, tp in fr.tracks.items()])
                     w.write(c_mk, log_ns, ts.serialize_cdr(mk, MARKER_ARRAY))

@@ -68,7 +68,8 @@ UINT32_MAX = 2**32 - 1
 
 
 def cloud_to_persons(msg: Any, max_points: int | None = None,
-                     notes: list[tuple[str, str]] | None = None) -> dict[Hashable, tuple[np.ndarray, np.ndarray | None]]:
+                     notes: list[tuple[str, str]] | None = None,
+                     ) -> dict[Hashable, tuple[np.ndarray, np.ndarray | None]]:
     """Persons in a cloud: {track_id: (poses [17, 3], confidence [17] or None)}; {} = nobody seen.
 
     max_points: a cloud claiming more points is refused before anything is decoded (a 50 MB

@@ -21,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import InputError
+from ..core.timeseries import MODEL_FPS
+from ..data.posefile import PoseSequence, load_poses, save_poses
 from ..eval import metrics
 from ..eval.baselines import one_euro
-from ..core.errors import InputError
-from ..data.posefile import PoseSequence, load_poses, save_poses
-from ..core.timeseries import MODEL_FPS
-
 
 
 def _domain() -> int:
@@ -54,7 +53,8 @@ def publisher_main(argv: list[str]) -> int:
     conf = seq.confidence_or_default()
     rclpy.init()
     node = rclpy.create_node("stride_demo_publisher")
-    pub = node.create_publisher(PointCloud2, "/human_pose", QoSProfile(depth=30, reliability=QoSReliabilityPolicy.RELIABLE))
+    qos = QoSProfile(depth=30, reliability=QoSReliabilityPolicy.RELIABLE)
+    pub = node.create_publisher(PointCloud2, "/human_pose", qos)
     end = time.time() + wait_s
     while pub.get_subscription_count() < 2 and time.time() < end:  # the node and the listener
         rclpy.spin_once(node, timeout_sec=0.05)
@@ -85,9 +85,9 @@ def run_demo(motion: str | None = None, seconds: float = 20.0, lag: int = 0, out
     except ImportError:
         raise InputError("the demo needs ROS 2's rclpy: pip install 'stride_ros[ros]' (pinned Kilted wheels) "
                          "or source a ROS 2 installation") from None
-    from ..eval.benchmark import EVAL_FPS, clips_from_paths
     from ..data.simulator import SimulatorConfig, simulate
     from ..data.synthetic import synthetic_walk
+    from ..eval.benchmark import EVAL_FPS, clips_from_paths
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -139,11 +139,11 @@ def _listen(domain: int, n: int, out: Path, lag: int, node, pub):
     import rclpy
     from rclpy.qos import QoSProfile, QoSReliabilityPolicy
     from rclpy.serialization import serialize_message
+    from rosbags.rosbag2 import StoragePlugin, Writer
     from sensor_msgs.msg import PointCloud2
     from visualization_msgs.msg import MarkerArray
 
     from .bags import _typestore
-    from rosbags.rosbag2 import StoragePlugin, Writer
 
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
@@ -172,7 +172,8 @@ def _listen(domain: int, n: int, out: Path, lag: int, node, pub):
 
         lnode.create_subscription(PointCloud2, "/human_pose", record("/human_pose"), qos)
         lnode.create_subscription(PointCloud2, "/human_pose_refined", record("/human_pose_refined"), qos)
-        lnode.create_subscription(MarkerArray, "/human_pose_refined/markers", record("/human_pose_refined/markers"), qos)
+        markers = "/human_pose_refined/markers"
+        lnode.create_subscription(MarkerArray, markers, record(markers), qos)
         deadline = time.time() + 90 + n / MODEL_FPS
         from tqdm import tqdm
         # a log file (not a terminal) gets a line every 10 s, not one per spin
@@ -222,8 +223,9 @@ def _report(sim, sent: dict, received: dict, out: Path, bag_path: Path, lag: int
     filled = refined[idx[np.clip(np.searchsorted(idx, np.arange(n), side="right") - 1, 0, len(idx) - 1)]]
     oe = one_euro(sim.poses, sim.confidence, MODEL_FPS)
     rows = {"stride_ros (node)": filled, "one_euro": oe}
-    table = {name: metrics.summarize([metrics.per_frame_errors(p, sim.gt)], [np.ones(n, bool)]) for name, p in rows.items()}
-    occ = {name: metrics.summarize([metrics.per_frame_errors(p, sim.gt)], [sim.occluded_frames]) for name, p in rows.items()}
+    errs = {name: metrics.per_frame_errors(p, sim.gt) for name, p in rows.items()}
+    table = {name: metrics.summarize([e], [np.ones(n, bool)]) for name, e in errs.items()}
+    occ = {name: metrics.summarize([e], [sim.occluded_frames]) for name, e in errs.items()}
     lat_ms = np.array(lat) * 1000 if lat else np.array([np.nan])
     png = out / "demo_error_over_time.png"
     plot_clip({"sim": sim, "outputs": rows}, png,

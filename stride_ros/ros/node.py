@@ -17,7 +17,6 @@ import time
 from collections import Counter, deque
 
 import numpy as np
-
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray
@@ -125,7 +124,8 @@ class RefineNode(Node):
         self.get_logger().info(
             f"{NODE_NAME}: {p.input_topic} ({p.input_type}) -> {p.output_topic}, lag {cfg.lag} frames, "
             f"lead {'auto' if p.lead_auto else f'{p.lead_ms:g} ms'}, backend {self.backend.kind}/{p.device}, "
-            f"adaptation {'on' if cfg.adapt else 'off'}, model {c.dim}x{c.depth} ({self.model.num_params() / 1e6:.2f} M)")
+            f"adaptation {'on' if cfg.adapt else 'off'}, "
+            f"model {c.dim}x{c.depth} ({self.model.num_params() / 1e6:.2f} M)")
 
     # --- parameters ---------------------------------------------------------------------------------
     def _warn_unknown(self, known: set[str]) -> None:

@@ -444,7 +444,10 @@ class StreamingRefiner:
         c = self.model.cfg
         h = min(self.lead_s * self.cfg.fps, float(c.max_lead))
         lo, w = int(np.floor(h)), h - np.floor(h)
-        head = (lambda k: self.head if k == 0 else c.lead_head(k))
+
+        def head(k: int) -> int:  # lead 0 is the lag-0 output itself
+            return self.head if k == 0 else c.lead_head(k)
+
         rel = rezero(out[:, head(lo)])
         if w > 0:
             rel = (1 - w) * rel + w * rezero(out[:, head(min(lo + 1, c.max_lead))])

@@ -6,9 +6,9 @@ import logging
 import numpy as np
 
 from ..core.errors import InputError
+from ..data.posefile import PoseSequence
 from ..model.backends import Backend
 from ..model.dstformer import DSTformer
-from ..data.posefile import PoseSequence
 from .refiner import RefinedFrame, StreamConfig, StreamingRefiner
 
 log = logging.getLogger("stride_ros.stream.sequence")
