@@ -20,9 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "blazepose, lifting, uncalibrated, hfr_drops")
     p.add_argument("--real", nargs="?", const="", default=None, metavar="DIR",
                    help="evaluate on real estimator output with motion-capture truth instead "
-                   "(DIR of <case>.in.npz/.gt.npz; default: $STRIDE_ROS_REAL or ../shared/data/real)")
+                   "(DIR of <case>.in.npz/.gt.npz; default: $STRIDE_ROS_REAL)")
     p.add_argument("--motions", help="with --real: only these motions (comma list, e.g. freestyle2,freestyle3)")
-    p.add_argument("--data", help="mocap folder (default: $STRIDE_ROS_DATA or ../shared/data/mocap)")
+    p.add_argument("--data", help="mocap folder (default: $STRIDE_ROS_DATA)")
     p.add_argument("--methods", default="baselines,prior,stride",
                    help="comma list of methods or groups (baselines, ablation, stream, all); see README")
     add_model_args(p)

@@ -11,7 +11,7 @@ HELP = "fit the zoo's blazepose family to real estimator output (writes the stat
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("real", nargs="?", default=None,
-                   help="folder of real cases (default: $STRIDE_ROS_REAL or ../shared/data/real)")
+                   help="folder of real cases (default: $STRIDE_ROS_REAL)")
     p.add_argument("--motions", default="acting3,freestyle1",
                    help="motions to fit on (default acting3,freestyle1: freestyle2/3 stay unfitted as a check)")
     p.add_argument("-o", "--output", default=None, help="output .json (default: the packaged fit)")

@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--families", help="estimator families and their shares, e.g. sim=0.3,blazepose=0.25 "
                    "(default: the zoo mix in model/train.py FAMILY_MIX; a family left out is unseen)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data", help="mocap folder (default: $STRIDE_ROS_DATA or ../shared/data/mocap)")
+    p.add_argument("--data", help="mocap folder (default: $STRIDE_ROS_DATA)")
     p.add_argument("--no-resume", action="store_true", help="start over even if the folder has a run")
     p.add_argument("--quiet", action="store_true")
 

@@ -28,21 +28,19 @@ CACHE_VERSION = 2
 
 
 def find_data_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The mocap folder: --data, $STRIDE_ROS_DATA, or ../shared/data/mocap beside the checkout."""
-    candidates = []
-    if explicit:
-        candidates.append(Path(explicit))
-    if os.environ.get("STRIDE_ROS_DATA"):
-        candidates.append(Path(os.environ["STRIDE_ROS_DATA"]))
-    checkout = Path(__file__).resolve().parents[2]  # a source checkout: the shared data beside it
-    candidates.append(checkout.parent / "shared" / "data" / "mocap")
-    for c in candidates:
+    """The mocap folder: --data DIR, else $STRIDE_ROS_DATA; nothing else is guessed (an installed
+    package has no checkout beside it, and no machine's path belongs in the code)."""
+    for given, what in ((explicit, "--data"), (os.environ.get("STRIDE_ROS_DATA"), "STRIDE_ROS_DATA")):
+        if not given:
+            continue
+        c = Path(given)
         if (c / "train" / "MANIFEST.csv").exists():
             return c
         if (c / "MANIFEST.csv").exists():
             return c.parent
-    raise InputError("motion-capture data not found: pass --data DIR or set STRIDE_ROS_DATA "
-                     "(a folder holding train/MANIFEST.csv)")
+        raise InputError(f"{what} {c}: no motion capture there (expected train/MANIFEST.csv inside)")
+    raise InputError("motion-capture data not found: pass --data DIR or set STRIDE_ROS_DATA to the folder "
+                     "holding train/MANIFEST.csv (e.g. ../shared/data/mocap)")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,9 @@ def load_poses(path: str | Path) -> PoseSequence:
         raise InputError(f"{path}: is a directory, expected a .npz pose file")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise InputError(f"{path}: not an .npz pose file (not a zip archive: was it renamed from another format?)")
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -64,6 +67,7 @@ def load_poses(path: str | Path) -> PoseSequence:
         raise InputError(f"{path}: 'fps' is {fps}, expected a positive number")
     if np.isinf(poses).any():
         raise InputError(f"{path}: 'poses' contains infinite values")
+    check_metres(poses, path)
     T = poses.shape[0]
     conf = data.get("confidence")
     if conf is not None:
@@ -76,6 +80,22 @@ def load_poses(path: str | Path) -> PoseSequence:
             raise InputError(f"{path}: 'stamps' has shape {tuple(stamps.shape)}, expected [{T}]")
         stamps = stamps.astype(np.float64)
     return PoseSequence(poses.astype(np.float32), fps, conf, stamps)
+
+
+def check_metres(poses: np.ndarray, path: str | Path) -> None:
+    """Poses must be in metres: a body's bones are 0.05-0.6 m long, so a median bone length far outside
+    0.02-2 m means another unit (millimetres give ~300)."""
+    from ..core.skeleton import bone_lengths
+    b = bone_lengths(poses)
+    b = b[np.isfinite(b) & (b > 0)]
+    if b.size == 0:
+        return
+    med = float(np.median(b))
+    if med > 2.0:
+        unit = "millimetres" if med > 20 else "centimetres" if med > 5 else "an unknown unit"
+        raise InputError(f"{path}: median bone length {med:.4g}: this looks like {unit}; pose files are in metres")
+    if med < 0.02:
+        raise InputError(f"{path}: median bone length {med:.4g} m is too small for a body; pose files are in metres")
 
 
 def save_poses(path: str | Path, seq: PoseSequence, protect: tuple[Path, ...] = (), **extra) -> None:

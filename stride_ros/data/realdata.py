@@ -36,18 +36,16 @@ class RealCase:
 
 
 def find_real_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The real cases: --real DIR, $STRIDE_ROS_REAL, or ../shared/data/real beside the checkout."""
-    candidates = [Path(explicit)] if explicit else []
-    if os.environ.get("STRIDE_ROS_REAL"):
-        candidates.append(Path(os.environ["STRIDE_ROS_REAL"]))
-    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "data" / "real")
-    for c in candidates:
+    """The real cases: --real DIR, else $STRIDE_ROS_REAL; nothing else is guessed."""
+    for given, what in ((explicit, "--real"), (os.environ.get("STRIDE_ROS_REAL"), "STRIDE_ROS_REAL")):
+        if not given:
+            continue
+        c = Path(given)
         if c.is_dir() and any(c.glob("*.in.npz")):
             return c
-    if explicit:
-        raise InputError(f"{explicit}: no real cases here (expected <case>.in.npz and <case>.gt.npz pairs)")
-    raise InputError("real estimator cases not found: pass a folder of <case>.in.npz/<case>.gt.npz pairs "
-                     "or set STRIDE_ROS_REAL")
+        raise InputError(f"{what} {c}: no real cases there (expected <case>.in.npz and <case>.gt.npz pairs)")
+    raise InputError("real estimator cases not found: pass --real DIR or set STRIDE_ROS_REAL to a folder of "
+                     "<case>.in.npz/<case>.gt.npz pairs (e.g. ../shared/data/real)")
 
 
 def is_real_dir(path: str | os.PathLike) -> bool:

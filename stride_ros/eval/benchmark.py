@@ -304,8 +304,11 @@ def format_per_case(report: Report, names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def plot_clip(traces: dict, path: str | Path, title: str = "") -> None:
-    """Error over time for one clip, occluded spans shaded (cf. Fig. 1 of the STRIDE supplement)."""
+def plot_clip(traces: dict, path: str | Path, title: str = "", note: str | None = None) -> None:
+    """Error over time for one clip, occluded spans shaded (cf. Fig. 1 of the STRIDE supplement).
+
+    The y axes are clipped at 1.3 x the 97th percentile over every line, so one baseline's spike does
+    not flatten the rest (what is cut off is said on the plot)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -323,10 +326,19 @@ def plot_clip(traces: dict, path: str | Path, title: str = "") -> None:
             for axis in (ax, ax2):
                 axis.axvspan(t[a], t[min(b, len(t) - 1)], color="grey", alpha=alpha, lw=0,
                              label=label if (k == 0 and axis is ax) else None)
+    curves = {}
     for name, out in traces["outputs"].items():
         o, g = (out, sim.gt) if J is None else (out[:, J], sim.gt[:, J])
-        ax.plot(t, metrics.mpjpe_per_frame(o, g), lw=1.2, label=name)
-        ax2.plot(t, metrics.abs_error_per_frame(o, g), lw=1.0)
+        curves[name] = (metrics.mpjpe_per_frame(o, g), metrics.abs_error_per_frame(o, g))
+    for k, axis in enumerate((ax, ax2)):
+        top = 1.3 * float(np.percentile(np.concatenate([c[k] for c in curves.values()]), 97))
+        for name, c in curves.items():
+            style = dict(lw=0.9, ls=":", color="black") if name.startswith("raw") else dict(lw=1.2)
+            axis.plot(t, c[k], label=name if axis is ax else None, **style)
+            if c[k].max() > top:
+                axis.annotate(f"{name} peaks at {c[k].max():.0f}", (t[int(np.argmax(c[k]))], top), fontsize=7,
+                              ha="center", va="top")
+        axis.set_ylim(0, top)
     ax.set_ylabel("MPJPE (mm)")
     ax2.set_ylabel("abs. error (mm)")
     ax2.set_xlabel("time (s)")
@@ -334,7 +346,10 @@ def plot_clip(traces: dict, path: str | Path, title: str = "") -> None:
     ax.legend(loc="upper right", fontsize=8, ncol=3)
     ax.grid(alpha=0.3)
     ax2.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.text(0.01, 0.005, note or "MPJPE: mean joint error after putting the pelvises together (the pose's shape); "
+             "abs. error: mean joint error as published (where the person is, as a robot needs it). "
+             "Shaded: frames where the estimator saw part (light) or none (dark) of the person.", fontsize=7)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
