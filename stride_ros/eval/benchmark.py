@@ -343,13 +343,13 @@ def plot_clip(traces: dict, path: str | Path, title: str = "", note: str | None 
     ax2.set_ylabel("abs. error (mm)")
     ax2.set_xlabel("time (s)")
     ax.set_title(title or "error over time")
-    ax.legend(loc="upper right", fontsize=8, ncol=3)
+    ax.legend(loc="upper left", fontsize=8, ncol=5, framealpha=0.9)
     ax.grid(alpha=0.3)
     ax2.grid(alpha=0.3)
     fig.text(0.01, 0.005, note or "MPJPE: mean joint error after putting the pelvises together (the pose's shape); "
-             "abs. error: mean joint error as published (where the person is, as a robot needs it). "
+             "abs. error: mean joint error as published (where the person is, as a robot needs it).\n"
              "Shaded: frames where the estimator saw part (light) or none (dark) of the person.", fontsize=7)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
