@@ -12,6 +12,8 @@ Model rows:
 - `window_lagN`: every frame from its own full bidirectional window ending N frames later: the
   accuracy a lag-N refiner could reach with this model at one whole window per frame (a bound,
   too slow to stream).
+- `leadN`, `leadN_hold`, `leadN_cv_one_euro`, `leadN_cv_lag0` (N in ms): forecasts N ms ahead,
+  scored at the time they describe (eval/leads.py); group `leads`: N = 100, 200, 300, 500.
 - `stream_lagN`: the streaming refiner at lag N with background adaptation (inline, deterministic);
   `stream_lagN_prior`: the same without adaptation. `stream_lagN_causal[_prior]` and
   `stream_lagN_ahead[_prior]` force the trunk (the model's `ahead_from` picks it otherwise): how the
@@ -27,6 +29,7 @@ from ..core.errors import InputError
 from ..offline.adapt import AdaptConfig, refine_offline
 from ..stream.refiner import StreamConfig, StreamingRefiner
 from .baselines import BASELINES
+from .leads import LEADS_MS, VARIANTS, lead_row
 
 ABLATION = {
     "tta:mpjp": lambda n: AdaptConfig.paper(epochs=n, w_vel=0.0, w_limb=0.0, w_nmpjp=0.0),
@@ -43,6 +46,7 @@ ABLATION = {
 
 GROUPS = {
     "baselines": list(BASELINES),
+    "leads": [f"lead{ms}{v}" for ms in LEADS_MS for v in VARIANTS],
     "ablation": ["prior", *ABLATION],
     "stream": ["stream_lag{lag}_prior", "stream_lag{lag}"],
     "all": list(BASELINES) + ["prior", "stride", "stream_lag{lag}"],
@@ -72,6 +76,12 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
         if prior is None:
             from ..model.checkpoint import load_model
             prior = load_model(model).to(device)
+        ld = re.fullmatch(r"lead(\d+)(_hold|_cv_one_euro|_cv_lag0)?", name)
+        if ld:
+            if not prior.cfg.max_lead and not ld.group(2):
+                raise InputError(f"{name}: this prior has no forecast heads (max_lead 0)")
+            methods[name] = partial(lead_row, prior, ld.group(2) or "", float(ld.group(1)))
+            continue
         m = re.fullmatch(r"stream_lag(\d+)(_causal|_ahead)?(_prior)?", name)
         wl = re.fullmatch(r"window_lag(\d+)", name)
         if name == "prior":
@@ -91,7 +101,8 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
                 raise InputError(f"{name}: {e}") from None
             methods[name] = partial(_stream, prior, lag, m.group(3) is None, trunk)
         else:
-            known = list(BASELINES) + ["prior", *ABLATION, "window_lagN", "stream_lagN[_causal|_ahead][_prior]"]
+            known = list(BASELINES) + ["prior", *ABLATION, "window_lagN", "stream_lagN[_causal|_ahead][_prior]",
+                                       "leadN[_hold|_cv_one_euro|_cv_lag0]"]
             raise InputError(f"unknown method {name!r} (known: {', '.join(known)}; groups: {', '.join(GROUPS)})")
     return methods
 
