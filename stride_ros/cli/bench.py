@@ -5,7 +5,7 @@ import argparse
 
 from ..core.errors import InputError
 from ..model import BACKEND_KINDS
-from .common import add_model_args, check_lag, int_list, load_model, nonneg_int, out_path, positive_int
+from .common import add_model_args, check_lag, int_list, load_model, nonneg_float, nonneg_int, out_path, positive_int
 
 HELP = "speed benchmark: per-frame latency per backend, 1 and 4 people, with and without adaptation, beside One Euro"
 
@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="frames per run (30 Hz, paced; 900: a p99 from ~9 slowest frames, not 2 or 3); "
                    "the default run takes about 5 minutes")
     p.add_argument("--lag", type=nonneg_int, default=0)
+    p.add_argument("--lead-ms", type=nonneg_float, default=0.0,
+                   help="also run every row with this forecast lead (latency compensation), side by side")
     add_model_args(p)
     p.add_argument("--json", help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true")
@@ -34,11 +36,14 @@ def run(a: argparse.Namespace) -> int:
         out_path(a.json, [], ".json")
     model = load_model(a.model, a.device, threads=1)
     check_lag(model, a.lag)
-    runs = len(backends) * len(people) * 2
+    horizon_ms = model.cfg.max_lead / 30.0 * 1000
+    if a.lead_ms > horizon_ms + 1e-6:
+        raise InputError(f"--lead-ms {a.lead_ms:g}: beyond the prior's horizon ({horizon_ms:.0f} ms)")
+    runs = len(backends) * len(people) * 2 * (2 if a.lead_ms else 1)
     print(f"bench: {runs} runs of {a.frames} paced frames ({runs * a.frames / 30 / 60:.1f} min of streaming "
           "plus set-up)", flush=True)
     try:
-        res = run_bench(model, backends, people, a.frames, a.lag, a.device, progress=not a.quiet)
+        res = run_bench(model, backends, people, a.frames, a.lag, a.device, progress=not a.quiet, lead_ms=a.lead_ms)
     except ValueError as e:
         raise InputError(str(e)) from None
     print(format_bench(res))

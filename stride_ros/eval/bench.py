@@ -38,11 +38,14 @@ class Row:
     bursts: int = 0
     burst_s: float = 0.0
     swaps: int = 0  # adapted weights the frame path actually took over
+    lead_ms: float = 0.0  # forecast horizon published (0: none)
 
     def line(self) -> str:
         adapt = "on" if self.adaptation else "off"
         extra = (f"  bursts {self.bursts} accepted, {self.swaps} swapped in (last {self.burst_s:.1f} s)"
                  if self.adaptation else "")
+        if self.lead_ms:
+            extra += f"  lead {self.lead_ms:g} ms"
         return (f"{self.method:<10} {self.backend:<8} {self.people:>6} {adapt:>6} {self.p50_ms:8.2f} "
                 f"{self.p99_ms:8.2f} {self.max_ms:8.2f}{extra}")
 
@@ -55,8 +58,9 @@ def make_streams(people: int, frames: int, seed: int = 0) -> list:
     return sims
 
 
-def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag: int, paced: bool = True) -> Row:
-    cfg = StreamConfig(lag=lag, adapt=adapt, adapt_interval_s=0.0)
+def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag: int, paced: bool = True,
+               lead_ms: float = 0.0) -> Row:
+    cfg = StreamConfig(lag=lag, adapt=adapt, adapt_interval_s=0.0, lead_s=lead_ms / 1000)
     worker = ProcessWorker() if adapt else None
     r = StreamingRefiner(model, cfg, backend, worker)
     lat = []
@@ -76,7 +80,7 @@ def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag:
     lat_ms = np.array(lat[30:]) * 1000  # the first second warms caches and allocators
     return Row("stride", backend.kind, len(sims), adapt, float(np.percentile(lat_ms, 50)),
                float(np.percentile(lat_ms, 99)), float(lat_ms.max()), len(lat_ms),
-               worker.accepted if worker else 0, worker.last_seconds if worker else 0.0, r.swaps)
+               worker.accepted if worker else 0, worker.last_seconds if worker else 0.0, r.swaps, lead_ms)
 
 
 def run_one_euro(sims: list) -> Row:
@@ -136,10 +140,13 @@ def component_times(model: DSTformer, backend_kind: str) -> dict:
 
 
 def run_bench(model: DSTformer, backends: list[str], people: list[int], frames: int, lag: int, device: str,
-              progress: bool = True) -> dict:
+              progress: bool = True, lead_ms: float = 0.0) -> dict:
+    """Every backend x people count, adaptation off and on; with a lead, each run also with it (so the
+    lead's cost is a ratio measured side by side)."""
     torch.set_num_threads(1)
     rows: list[Row] = []
-    combos = [(b, p, a) for b in backends for p in people for a in (False, True)]
+    leads = (0.0, lead_ms) if lead_ms else (0.0,)
+    combos = [(b, p, a, ld) for b in backends for p in people for a in (False, True) for ld in leads]
     bar = None
     if progress:
         from tqdm import tqdm
@@ -149,9 +156,9 @@ def run_bench(model: DSTformer, backends: list[str], people: list[int], frames: 
         if bar:
             bar.update()
     comps = {}
-    for b, p, a in combos:
+    for b, p, a, ld in combos:
         backend = Backend(b, device)
-        rows.append(run_stream(model, backend, make_streams(p, frames), a, lag))
+        rows.append(run_stream(model, backend, make_streams(p, frames), a, lag, lead_ms=ld))
         if bar:
             bar.update()
     for b in backends:
