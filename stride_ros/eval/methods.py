@@ -14,8 +14,11 @@ Model rows:
   too slow to stream).
 - `leadN`, `leadN_hold`, `leadN_cv_one_euro`, `leadN_cv_lag0` (N in ms): forecasts N ms ahead,
   scored at the time they describe (eval/leads.py); group `leads`: N = 100, 200, 300, 500.
+- `adapt:*` (group `adaptation`): adaptation objectives that cannot copy the estimator's noise,
+  one change per row (offline/adapt.py: masked spans, LayerNorm/embedding-only, the held-out check).
 - `stream_lagN`: the streaming refiner at lag N with background adaptation (inline, deterministic);
-  `stream_lagN_prior`: the same without adaptation. `stream_lagN_causal[_prior]` and
+  `stream_lagN_prior`: the same without adaptation; `stream_lagN_distill` / `_masked`: bursts that
+  fit the model's own offline pass / hidden spans instead of the estimator's poses. `stream_lagN_causal[_prior]` and
   `stream_lagN_ahead[_prior]` force the trunk (the model's `ahead_from` picks it otherwise): how the
   shipped choice per lag is measured.
 """
@@ -44,10 +47,22 @@ ABLATION = {
     "stride": lambda n: AdaptConfig(epochs=n),
 }
 
+# adaptation that cannot copy the estimator's noise (offline rows; README, Adaptation): one change
+# per row against `prior`, the shipped STRIDE procedure `stride` as the reference
+ADAPTATION = {
+    "adapt:stride-unchecked": lambda n: AdaptConfig(epochs=n, holdout_share=0.0, guard=False),
+    "adapt:masked": lambda n: AdaptConfig(epochs=n, objective="masked", holdout_share=0.0, guard=False),
+    "adapt:masked+norms": lambda n: AdaptConfig(epochs=n, objective="masked", params="norms", holdout_share=0.0,
+                                                guard=False),
+    "adapt:masked+checked": lambda n: AdaptConfig(epochs=n, objective="masked"),
+}
+
 GROUPS = {
     "baselines": list(BASELINES),
     "leads": [f"lead{ms}{v}" for ms in LEADS_MS for v in VARIANTS],
     "ablation": ["prior", *ABLATION],
+    "adaptation": ["prior", "stride", *ADAPTATION, "stream_lag{lag}_prior", "stream_lag{lag}",
+                   "stream_lag{lag}_distill", "stream_lag{lag}_masked"],
     "stream": ["stream_lag{lag}_prior", "stream_lag{lag}"],
     "all": list(BASELINES) + ["prior", "stride", "stream_lag{lag}"],
 }
@@ -82,12 +97,14 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
                 raise InputError(f"{name}: this prior has no forecast heads (max_lead 0)")
             methods[name] = partial(lead_row, prior, ld.group(2) or "", float(ld.group(1)))
             continue
-        m = re.fullmatch(r"stream_lag(\d+)(_causal|_ahead)?(_prior)?", name)
+        m = re.fullmatch(r"stream_lag(\d+)(_causal|_ahead)?(_prior|_distill|_masked|_stride)?", name)
         wl = re.fullmatch(r"window_lag(\d+)", name)
         if name == "prior":
             methods[name] = partial(_offline, prior, AdaptConfig(epochs=0))
         elif name in ABLATION:
             methods[name] = partial(_offline, prior, ABLATION[name](tta_steps))
+        elif name in ADAPTATION:
+            methods[name] = partial(_offline, prior, ADAPTATION[name](tta_steps))
         elif wl:
             methods[name] = partial(_window_lag, prior, int(wl.group(1)))
         elif m:
@@ -99,9 +116,12 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
                 StreamingRefiner.stream_head(prior, StreamConfig(lag=lag, trunk=trunk))
             except ValueError as e:
                 raise InputError(f"{name}: {e}") from None
-            methods[name] = partial(_stream, prior, lag, m.group(3) is None, trunk)
+            how = (m.group(3) or "_stride")[1:]
+            methods[name] = partial(_stream, prior, lag, how != "prior", trunk,
+                                    "stride" if how == "prior" else how)
         else:
-            known = list(BASELINES) + ["prior", *ABLATION, "window_lagN", "stream_lagN[_causal|_ahead][_prior]",
+            known = list(BASELINES) + ["prior", *ABLATION, *ADAPTATION, "window_lagN",
+                                       "stream_lagN[_causal|_ahead][_prior|_distill|_masked]",
                                        "leadN[_hold|_cv_one_euro|_cv_lag0]"]
             raise InputError(f"unknown method {name!r} (known: {', '.join(known)}; groups: {', '.join(GROUPS)})")
     return methods
@@ -116,9 +136,9 @@ def _window_lag(model, lag: int, poses, confidence, fps):
     return refine_window_lag(model, poses, confidence, fps, lag)
 
 
-def _stream(model, lag: int, adapt: bool, trunk: str, poses, confidence, fps):
+def _stream(model, lag: int, adapt: bool, trunk: str, objective: str, poses, confidence, fps):
     from ..data.posefile import PoseSequence
     from ..stream.sequence import stream_sequence
-    cfg = StreamConfig(lag=lag, fps=fps, adapt=adapt, trunk=trunk)
+    cfg = StreamConfig(lag=lag, fps=fps, adapt=adapt, trunk=trunk, adapt_objective=objective)
     out, _, _ = stream_sequence(model, PoseSequence(poses, fps, confidence), cfg)
     return out

@@ -68,6 +68,21 @@ class AdaptConfig:
     holdout_share: float = 0.15
     holdout_span: int = 10
     holdout_margin: float = 0.02  # required relative improvement
+    # what is fitted (issue: adaptation that cannot learn to copy the estimator's noise):
+    # "stride": the estimator's own poses (gaps interpolated), as the paper;
+    # "masked": spans of observed frames are hidden from the input and only they are scored: the
+    #   estimator's frame-level noise at a hidden frame is not predictable from its neighbours, the
+    #   person's motion is;
+    # "distill": the model's own bidirectional pass over the buffered frames (flip-averaged, blended
+    #   windows) is the label, for what a stream publishes (its lag head): the causal stream learns
+    #   what this person's offline refinement looks like. Streams only (offline *is* the teacher).
+    objective: str = "stride"
+    mask_share: float = 0.2  # masked: share of each window's frames hidden, in spans of ...
+    mask_span: tuple[int, int] = (5, 20)  # ... this many frames
+    # which weights move: "top" (the top `adapt_layers` layers, the final norm, the head), "norms"
+    # (every LayerNorm, the input embedding and the head: what a change of estimator or body shifts),
+    # "all" (every weight, as the paper)
+    params: str = "top"
     # divergence guard
     guard: bool = True
     max_loss_ratio: float = 1.0  # final loss must be below the first epoch's times this
@@ -79,6 +94,16 @@ class AdaptConfig:
         """The published procedure: full-weight targets, no gate, non-overlapping chunks, no checks."""
         return cls(confidence=False, gate_mm=None, overlap=False, holdout_share=0.0, guard=False,
                    adapt_layers=None, **kw)
+
+    def check(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective {self.objective!r}: expected one of {', '.join(OBJECTIVES)}")
+        if self.params not in PARAMS:
+            raise ValueError(f"params {self.params!r}: expected one of {', '.join(PARAMS)}")
+
+
+OBJECTIVES = ("stride", "masked", "distill")
+PARAMS = ("top", "norms", "all")
 
 
 @dataclass
@@ -176,8 +201,14 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
     Used offline (lag None: full mode) and by the streaming worker (the trunk and head that publish
     lag `lag`); `stop()` is checked between epochs so a shutting-down node does not wait for a burst.
     """
+    cfg.check()
     W = model.cfg.window
-    Q, w = pseudo_labels(x, prior_rel, cfg)
+    if cfg.objective == "distill":
+        if lag is None:
+            raise ValueError("the distill objective adapts a stream (its teacher is the offline pass)")
+        Q, w = teacher_labels(model, x), np.ones(x.shape[:2], np.float32)
+    else:
+        Q, w = pseudo_labels(x, prior_rel, cfg)
     if float(w.sum()) <= 0:
         return None, "no usable pseudo-labels (everything gated or missing)", []
     held = holdout_frames(x, cfg)
@@ -189,7 +220,8 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
     L = min(W, len(x))
     X, Qt, Wt = torch.from_numpy(x_fit), torch.from_numpy(Q), torch.from_numpy(w_fit)
     m = copy.deepcopy(model).train()
-    opt = torch.optim.AdamW(trainable(m, cfg.adapt_layers), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(trainable(m, cfg.adapt_layers if cfg.params == "top" else None, cfg.params),
+                            lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     losses: list[float] = []
@@ -205,6 +237,10 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
             if cfg.flip and torch.rand((), generator=gen) < 0.5:
                 xb, qb = mirror_input(xb), mirror_output(qb)
                 wb = wb[..., MIRROR]
+            if cfg.objective == "masked":
+                hide = mask_spans(xb.shape[:2], cfg, gen) & (xb[..., 0, 3] > 0)  # [B, L] observed frames hidden
+                xb = xb.masked_fill(hide[..., None, None], 0.0)
+                wb = wb * hide[..., None]
             P = predict_rel(m, xb, lag)
             qb, wb = qb[:, : P.shape[1]], wb[:, : P.shape[1]]
             loss = stride_loss(P, qb, wb, cfg)
@@ -235,8 +271,38 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
     return m, "adapted", losses
 
 
-def trainable(m: DSTformer, top_layers: int | None) -> list[torch.nn.Parameter]:
-    """Unfreeze the top `top_layers` layers, the final norm and the head (None: everything)."""
+def teacher_labels(model: DSTformer, x: np.ndarray) -> np.ndarray:
+    """The model's own bidirectional refinement of x [T, 17, 4] (flip-averaged, windows blended):
+    pelvis-relative [T, 17, 3], the label of the distill objective."""
+    W = model.cfg.window
+    xw, starts = windows(x, W, max(1, W // 2))
+    return blend(predict_windows(model, xw, flip=True).numpy(), starts, len(x))
+
+
+def mask_spans(shape: tuple[int, int], cfg: AdaptConfig, gen: torch.Generator) -> torch.Tensor:
+    """[B, L] bool: random spans of `mask_span` frames covering about `mask_share` of each window."""
+    B, L = shape
+    out = torch.zeros(B, L, dtype=torch.bool)
+    lo, hi = cfg.mask_span
+    for b in range(B):
+        while out[b].float().mean() < cfg.mask_share:
+            n = int(torch.randint(lo, hi + 1, (), generator=gen))
+            s = int(torch.randint(0, max(1, L - n), (), generator=gen))
+            out[b, s:s + n] = True
+    return out
+
+
+def trainable(m: DSTformer, top_layers: int | None, which: str = "top") -> list[torch.nn.Parameter]:
+    """Unfreeze the top `top_layers` layers, the final norm and the head (None: everything); or, with
+    which="norms", every LayerNorm, the input embedding and the head."""
+    if which == "norms":
+        for p in m.parameters():
+            p.requires_grad_(False)
+        mods = [mod for mod in m.modules() if isinstance(mod, torch.nn.LayerNorm)] + [m.embed, m.head]
+        params = [p for mod in mods for p in mod.parameters()]
+        for p in params:
+            p.requires_grad_(True)
+        return params
     if top_layers is None:
         return list(m.parameters())
     if not 0 < top_layers <= len(m.layers):

@@ -79,6 +79,8 @@ class StreamConfig:
     adapt_min_frames: int = 90
     adapt_min_observed: float = 0.5  # share of buffered frames with an observed pelvis
     adapt_epochs: int = 6
+    adapt_objective: str = "stride"  # what a burst fits (offline/adapt.py AdaptConfig.objective)
+    adapt_params: str = "top"  # which weights it moves (AdaptConfig.params)
     max_adapted_tracks: int = 4
     root: RootFilterParams = field(default_factory=RootFilterParams)
     # per-frame work is hundreds of tiny ops: extra intra-op threads only add synchronisation
@@ -86,7 +88,8 @@ class StreamConfig:
     torch_threads: int | None = 1
 
     def adapt_config(self) -> AdaptConfig:
-        return AdaptConfig(epochs=self.adapt_epochs, flip=True, max_batch=4)
+        return AdaptConfig(epochs=self.adapt_epochs, flip=True, max_batch=4, objective=self.adapt_objective,
+                           params=self.adapt_params)
 
 
 @dataclass
