@@ -68,6 +68,11 @@ class AdaptConfig:
     holdout_share: float = 0.15
     holdout_span: int = 10
     holdout_margin: float = 0.02  # required relative improvement
+    # the cheaper test first: after this share of the epochs, adaptation that predicts the held-out
+    # frames clearly worse than before (by early_tolerance) is abandoned: the remaining epochs would be
+    # spent to be thrown away (early epochs may wobble: a small loss is tolerated, not a clear one)
+    early_check: float = 0.34
+    early_tolerance: float = 1.05
     # what is fitted (issue: adaptation that cannot learn to copy the estimator's noise):
     # "stride": the estimator's own poses (gaps interpolated), as the paper;
     # "masked": spans of observed frames are hidden from the input and only they are scored: the
@@ -225,9 +230,19 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     losses: list[float] = []
-    for _ in range(cfg.epochs):
+    w_held = np.where(held[:, None] & (x[..., 3] > 0), w, 0.0) if held.any() else None
+    before = _heldout_error(model, x_fit, Q, w_held, lag) if w_held is not None and w_held.sum() > 0 else None
+    check_at = int(np.ceil(cfg.early_check * cfg.epochs)) if before is not None and cfg.early_check > 0 else -1
+    for epoch_i in range(cfg.epochs):
         if stop is not None and stop():
             return None, "stopped", losses
+        if epoch_i == check_at and 0 < check_at < cfg.epochs:
+            m.eval()
+            now = _heldout_error(m, x_fit, Q, w_held, lag)
+            m.train()
+            if now > before * cfg.early_tolerance:
+                return None, (f"adaptation stopped after {epoch_i} of {cfg.epochs} epochs: held-out frames "
+                              f"worse ({now * 1000:.1f} mm vs {before * 1000:.1f} mm before)"), losses
         starts = torch.tensor(_epoch_starts(len(x), W, cfg.overlap, gen))
         order = starts[torch.randperm(len(starts), generator=gen)]
         epoch = []
@@ -259,15 +274,12 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
         if len(losses) > 1 and losses[-1] > losses[0] * cfg.max_loss_ratio:
             return None, f"adaptation diverged (loss rose from {losses[0]:.4f} to {losses[-1]:.4f})", losses
     m.eval()
-    if held.any():
-        w_held = np.where(held[:, None] & (x[..., 3] > 0), w, 0.0)
-        if w_held.sum() > 0:
-            before = _heldout_error(model, x_fit, Q, w_held, lag)
-            after = _heldout_error(m, x_fit, Q, w_held, lag)
-            if not after < before * (1 - cfg.holdout_margin):
-                return None, (f"adaptation did not predict held-out frames better ({after * 1000:.1f} mm "
-                              f"vs {before * 1000:.1f} mm before)"), losses
-            return m, f"adapted (held-out {before * 1000:.1f} -> {after * 1000:.1f} mm)", losses
+    if before is not None:
+        after = _heldout_error(m, x_fit, Q, w_held, lag)
+        if not after < before * (1 - cfg.holdout_margin):
+            return None, (f"adaptation did not predict held-out frames better ({after * 1000:.1f} mm "
+                          f"vs {before * 1000:.1f} mm before)"), losses
+        return m, f"adapted (held-out {before * 1000:.1f} -> {after * 1000:.1f} mm)", losses
     return m, "adapted", losses
 
 
