@@ -65,3 +65,57 @@ def test_help_everywhere():
     for sub in ("convert", "evaluate", "tune-baselines"):
         r = run_cli(sub, "--help")
         assert r.returncode == 0 and "usage" in r.stdout, sub
+
+
+@pytest.fixture
+def pose_file(tmp_path, synthetic_clip):
+    """A valid pose file (the generated walk, metres) and variants a user gets wrong."""
+    np.savez(tmp_path / "ok.npz", poses=synthetic_clip, fps=30.0)
+    np.savez(tmp_path / "mm.npz", poses=synthetic_clip * 1000.0, fps=30.0)
+    arms = np.full_like(synthetic_clip, np.nan)
+    arms[:, 11:17] = synthetic_clip[:, 11:17]
+    np.savez(tmp_path / "arms.npz", poses=arms, fps=30.0)
+    (tmp_path / "text.npz").write_text("poses,fps\n1,2\n")
+    np.savez(tmp_path / "model.npz", weights=np.zeros(3))
+    return tmp_path
+
+
+CASES = [  # (arguments, fragments of the one line), every item of the trust-at-first-contact issue
+    (["refine", "{d}/ok.npz", "-o", "{d}/o.npz", "--model", "{d}/model.npz"], ["model.npz", "not a"]),
+    (["refine", "{d}/ok.npz", "-o", "/proc/nope/out.npz"], ["/proc/nope/out.npz"]),
+    (["refine", "{d}/ok.npz", "-o", "{d}/out.txt"], ["must end in .npz"]),
+    (["refine", "{d}/ok.npz", "-o", "{d}/o.npz", "--tta-steps", "-3"], ["--tta-steps", ">= 0"]),
+    (["refine", "{d}/ok.npz", "-o", "{d}/o.npz", "--mode", "offline", "--lag", "8"], ["--lag applies to --mode stream"]),
+    (["refine", "{d}/ok.npz", "-o", "{d}/o.npz", "--mode", "stream", "--lag", "99"], ["--lag 99"]),
+    (["refine", "{d}/mm.npz", "-o", "{d}/o.npz"], ["millimetres"]),
+    (["refine", "{d}/text.npz", "-o", "{d}/o.npz"], ["not an .npz pose file"]),
+    (["refine", "{d}/arms.npz", "-o", "{d}/o.npz", "--mode", "stream"], ["no frame can be refined"]),
+    (["convert", "{d}/x.bvh", "-o", "{d}/o.npz", "--fps", "-30"], ["--fps", "> 0"]),
+    (["convert", "{d}/x.bvh", "-o", "{d}/o.npz", "--fps", "0"], ["--fps", "> 0"]),
+    (["make-bag", "{d}/b", "--people", "0"], ["--people"]),
+    (["make-bag", "{d}/b", "--seconds", "-5"], ["--seconds"]),
+    (["demo", "--seconds", "-1"], ["--seconds"]),
+    (["demo", "--lag", "99"], ["--lag 99"]),
+    (["bench", "--people", "0"], ["--people", ">= 1"]),
+    (["bench", "--lag", "99"], ["--lag 99"]),
+    (["train", "-o", "{d}/run", "--steps", "0"], ["--steps"]),
+    (["train", "-o", "{d}/run", "--data", "{d}"], ["--data", "no motion capture there"]),
+    (["evaluate", "{d}/ok.npz", "--methods", "baselines", "--plot", "{d}/x.txt"], ["must end in .png"]),
+]
+
+
+@pytest.mark.parametrize("args,fragments", CASES, ids=[" ".join(c[0][:3]) + " " + c[1][0] for c in CASES])
+def test_every_bad_argument_is_one_line_and_exit_2(pose_file, args, fragments):
+    res = run_cli(*[a.format(d=pose_file) for a in args])
+    assert res.returncode == 2, (res.returncode, res.stderr[-1500:])
+    assert_one_line_error(res, *[f.format(d=pose_file) for f in fragments])
+
+
+@needs_data
+def test_replay_gt_topic_must_exist(tmp_path):
+    res = run_cli("make-bag", str(tmp_path / "b"), "--seconds", "2")
+    assert res.returncode == 0, res.stderr
+    assert_one_line_error(run_cli("replay", str(tmp_path / "b"), "-o", str(tmp_path / "r"), "--gt-topic", "/nope"),
+                          "--gt-topic /nope")
+    assert_one_line_error(run_cli("replay", str(tmp_path / "b"), "-o", str(tmp_path / "r"), "--lag", "99"),
+                          "--lag 99")

@@ -31,7 +31,7 @@ def run(a: argparse.Namespace) -> int:
     for b in backends:
         if b not in BACKEND_KINDS:
             raise InputError(f"--backends: unknown backend {b!r} ({', '.join(BACKEND_KINDS)})")
-    people = int_list(a.people, lo=1)
+    people = int_list(a.people, lo=1, name="--people")
     if a.json:
         out_path(a.json, [], ".json")
     model = load_model(a.model, a.device, threads=1)

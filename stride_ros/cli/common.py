@@ -45,14 +45,15 @@ positive_float = _number(float, 0.0, lo_open=True, what="positive number")
 nonneg_float = _number(float, 0.0, what="non-negative number")
 
 
-def int_list(text: str, lo: int = 0) -> list[int]:
-    """'1,4' -> [1, 4]; every entry an integer >= lo."""
+def int_list(text: str, lo: int = 0, name: str = "") -> list[int]:
+    """'1,4' -> [1, 4]; every entry an integer >= lo (`name`: the option, for the message)."""
+    what = f"{name} {text!r}" if name else repr(text)
     try:
         vals = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise InputError(f"{text!r}: expected a comma list of integers") from None
+        raise InputError(f"{what}: expected a comma list of integers") from None
     if not vals or any(v < lo for v in vals):
-        raise InputError(f"{text!r}: expected integers >= {lo}")
+        raise InputError(f"{what}: expected integers >= {lo}")
     return vals
 
 
@@ -122,3 +123,48 @@ def new_folder(out: str, what: str = "output") -> Path:
     if not os.access(p.parent, os.W_OK):
         raise InputError(f"{p}: folder {p.parent} is not writable")
     return p
+
+
+def progress(total: int | None, desc: str, unit: str = "frame"):
+    """A tqdm bar on stderr: live on a terminal, a line every 10 s in a log (not one per frame)."""
+    from tqdm import tqdm
+    return tqdm(total=total or None, desc=desc, unit=unit, mininterval=0.1 if sys.stderr.isatty() else 10.0)
+
+
+def add_estimator_args(p: argparse.ArgumentParser) -> None:
+    """The camera-fed estimator's options (estimate, video, demo --video)."""
+    p.add_argument("--intrinsics", metavar="FX,FY,CX,CY|YAML",
+                   help="camera intrinsics in pixels, or a ROS camera_info YAML (camera_matrix) / a YAML with "
+                   "fx, fy, cx, cy (default: a guess, focal length = image width, principal point = centre)")
+    p.add_argument("--no-smoothing", action="store_true",
+                   help="turn off MediaPipe's own landmark smoothing (on by default, as MediaPipe ships it)")
+    p.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames")
+
+
+def video_intrinsics(text: str | None, width: int, height: int, what: str):
+    """--intrinsics for a video of width x height (parsed, checked against its size), or the guess."""
+    from ..vision.camera import guess_intrinsics, parse_intrinsics
+    if not text:
+        return guess_intrinsics(width, height)
+    intr = parse_intrinsics(text)
+    intr.check_size(width, height, what)
+    return intr
+
+
+def estimate_video(info, intr, smooth: bool = True, limit: int | None = None, desc: str = "estimating"):
+    """The estimator over a probed video, with a progress bar: the per-frame Series."""
+    from ..vision.estimator import PoseEstimator, Series
+    from ..vision.video import read_frames, to_rgb
+    est = PoseEstimator(smooth=smooth)
+    total = min(info.frames, limit) if limit and info.frames else (limit or info.frames)
+    out = []
+    try:
+        with progress(total, desc) as bar:
+            for frame in read_frames(info, limit):
+                out.append(est(to_rgb(frame), intr))
+                bar.update(1)
+    finally:
+        est.close()
+    if not out:
+        raise InputError(f"{info.path}: no frame could be decoded")
+    return Series.of(out)

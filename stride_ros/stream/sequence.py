@@ -6,6 +6,7 @@ import logging
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.representation import usable
 from ..data.posefile import PoseSequence
 from ..model.backends import Backend
 from ..model.dstformer import DSTformer
@@ -32,6 +33,10 @@ def stream_sequence(model: DSTformer, seq: PoseSequence, cfg: StreamConfig,
     """
     conf = seq.confidence_or_default()
     stamps = seq.stamps_or_default()
+    present, _ = usable(seq.poses, conf)
+    if not (present[:, 0] | (present[:, 1] & present[:, 4])).any():
+        raise InputError("no frame can be refined: none shows the pelvis or both hips (the reference the "
+                         "person is placed by)")
     refiner = StreamingRefiner(model, cfg, backend, worker)
     got: dict[int, RefinedFrame] = {}
     try:
