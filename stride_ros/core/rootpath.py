@@ -12,6 +12,10 @@ Two properties users rely on:
 - Rotation-equivariant: the dynamics are isotropic and the measurement noise is aligned with the
   viewing ray, not with an axis, so a track in `base_link` (z up) and the same track in a camera
   optical frame (z forward) are filtered identically.
+- It re-acquires: confident answers that keep falling outside the gate (a first estimate that was
+  off, a fast real change in depth) restart the filter at the measurement after `reacquire_after`
+  frames, instead of coasting until the growing uncertainty lets one in (measured: a 1 s hold and
+  a 3 m jump on a real BlazePose clip).
 - Confidence scale-free: estimators' confidences mean different things (BlazePose visibility, ZED,
   OpenPose, this project's simulator). A measurement is weighed by its confidence *relative to the
   track's own typical confidence* (a slowly leaking maximum of what it has fused), and only answers
@@ -44,6 +48,8 @@ class RootFilterParams:
     conf_power: float = 4.0  # noise sigma grows as (typical / this confidence) ** conf_power
     conf_memory: int = 300  # frames over which the typical confidence forgets a high value
     gate_nominal: bool = True  # gate with the typical-confidence noise: a low-confidence answer must agree
+    reacquire_after: int = 5  # this many confident answers in a row outside the gate: the person is there
+    reacquire_conf: float = 0.7  # "confident": at least this share of the typical confidence
     ray_min_m: float = 0.3  # closer to the origin than this there is no viewing ray (pelvis-relative input)
 
 
@@ -59,6 +65,7 @@ class RootFilter:
         self.P: np.ndarray | None = None
         self._hist: list[tuple] = []  # (x_pred, P_pred, x_filt, P_filt, F) per frame
         self.rejected = 0
+        self._refused = 0  # confident answers refused by the gate in a row
         self.conf_ref: float | None = None  # the track's typical confidence (running mean)
 
     def _transition(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -103,6 +110,7 @@ class RootFilter:
             Sinv = np.linalg.inv(S)
             G = np.linalg.inv(Pp[:3, :3] + self._noise(z, self.conf_ref)) if self.p.gate_nominal else Sinv
             if float(innov @ G @ innov) <= self.p.gate_chi2:
+                self._refused = 0
                 K = Pp[:, :3] @ Sinv  # [6, 3]
                 x = xp + K @ innov
                 P = Pp - K @ Pp[:3, :]
@@ -112,6 +120,16 @@ class RootFilter:
                 self.conf_ref = max(float(conf), self.conf_ref * (1.0 - 1.0 / self.p.conf_memory))
             else:
                 self.rejected += 1
+                confident = conf >= self.p.reacquire_conf * self.conf_ref
+                self._refused = self._refused + 1 if confident else 0
+                if self._refused >= self.p.reacquire_after:
+                    # not an outlier: the estimate moved (a first guess that was off, a fast change in
+                    # depth). Start again at the measurement instead of coasting until the gate opens.
+                    self._refused = 0
+                    x = np.concatenate([z, np.zeros(3)])
+                    P = np.zeros((6, 6))
+                    P[:3, :3] = self._noise(z, conf)
+                    P[3:, 3:] = I3
         self.x, self.P = x, P
         self._hist.append((xp, Pp, x, P, F))
         if len(self._hist) > self.history:
