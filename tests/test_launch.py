@@ -58,3 +58,29 @@ def test_package_xml_format_3_with_the_dependencies():
     assert {"rclpy", "sensor_msgs", "visualization_msgs", "diagnostic_msgs", "geometry_msgs", "std_msgs"} <= deps
     assert root.find("export").findtext("build_type") == "ament_python"
     assert (REPO / "resource" / "stride_ros").exists()
+
+
+def test_readme_parameter_table_matches_the_node():
+    """The README's table, the YAML and the node's declarations are one list (ros/params.py)."""
+    import json
+
+    from stride_ros.ros.params import NodeParams
+    rows = {}
+    for line in (REPO / "README.md").read_text().splitlines():
+        if line.startswith("| `") and line.count("|") >= 4:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) == 3 and cells[1].startswith("`"):
+                rows[cells[0].strip("`")] = cells[1].strip("`")
+    specs = NodeParams.specs()
+    assert set(specs) <= set(rows), f"missing from the README: {sorted(set(specs) - set(rows))}"
+    for name, (default, _, t) in specs.items():
+        want = json.dumps(default) if t is str else ("true" if default is True else "false" if default is False
+                                                       else repr(default))
+        assert rows[name] == want, (name, rows[name], want)
+
+
+def test_rviz_config_shows_the_refined_topics():
+    cfg = yaml.safe_load((REPO / "rviz" / "stride_ros.rviz").read_text())
+    topics = {d["Topic"]["Value"] for d in cfg["Visualization Manager"]["Displays"] if "Topic" in d}
+    assert {"/human_pose_refined", "/human_pose_refined/markers", "/human_pose"} <= topics
+    assert '"rviz/*.rviz"' in (REPO / "setup.py").read_text()
