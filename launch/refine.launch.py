@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Start the stride_refiner node: `ros2 launch stride_ros refine.launch.py [arg:=value ...]`.
 
 Launch arguments: params_file (default: the package's config/refine.yaml), namespace,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`python -m stride_ros.cli ...` runs the command line."""
 import sys
 

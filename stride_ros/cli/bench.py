@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros bench`: per-frame latency per backend, 1 and 4 people, with and without adaptation."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What every verb shares: the parser that fails in one line, argument types that check values
 before any work, the --model/--device/--backend options and the objects built from them."""
 from __future__ import annotations

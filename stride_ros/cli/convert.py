@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros convert`: CMU BVH motion capture -> a pose-sequence .npz (17 joints, metres, Y up)."""
 from __future__ import annotations
 

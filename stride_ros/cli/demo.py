@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros demo`: the whole system on its embedded defaults, over real DDS (README's first command)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros evaluate`: the accuracy benchmark, on simulated estimator output (any zoo family) or
 on real estimator output with motion-capture truth."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros export`: the prior as ONNX (full window + cached step graphs), parity checked."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros fit-zoo`: fit the estimator zoo's `blazepose` family to real cases (statistics only)."""
 from __future__ import annotations
 

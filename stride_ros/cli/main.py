@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros`: the command line. One module per verb (`add_arguments` + `run`), wired here.
 
 Every subcommand answers --help, checks its arguments before any work, and ends any bad input with

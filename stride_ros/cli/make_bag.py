@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros make-bag`: a test bag from motion through the estimator simulator (+ ground truth)."""
 from __future__ import annotations
 

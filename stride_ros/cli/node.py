@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros node`: the ROS 2 node (the same entry point as `ros2 run stride_ros refine_node`)."""
 from __future__ import annotations
 

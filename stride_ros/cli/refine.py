@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros refine`: one pose sequence, offline (the whole clip) or streamed exactly as the node runs."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros replay`: the refiner over a recorded rosbag2 (mcap or sqlite3), no ROS graph needed."""
 from __future__ import annotations
 

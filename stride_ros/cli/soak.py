@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros soak`: the node left running with N people and adaptation on; memory and coverage."""
 from __future__ import annotations
 

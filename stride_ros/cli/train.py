@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros train`: pre-train (or fine-tune) the motion prior; resumable, validated as it goes."""
 from __future__ import annotations
 

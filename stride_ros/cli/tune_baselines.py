@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros tune-baselines`: the baselines' parameters, grid-searched on the training subjects."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A per-track canonical frame, so the refined pose does not depend on how the input frame is oriented.
 
 Users send camera optical frames (y down, z forward) as often as `base_link` (z up, x forward) or

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Errors that the command line turns into a one-line reason and a non-zero exit."""
 
 

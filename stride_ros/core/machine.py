@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What machine a measurement ran on: every reported figure names it."""
 from __future__ import annotations
 

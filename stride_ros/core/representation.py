@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the motion prior sees, and how its output becomes absolute positions again.
 
 Choices (and why):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Where the person is: a Kalman filter on the pelvis, smoothed with a fixed lag or offline.
 
 The prior refines the pose's shape (pelvis-relative); the trajectory is a job for a filter a

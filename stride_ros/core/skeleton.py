@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The 17-joint Human3.6M skeleton of the public contract (CONTRACT.md)."""
 from __future__ import annotations
 

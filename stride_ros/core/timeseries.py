@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Time-series helpers every layer shares: the model's frame rate, resampling, gap filling.
 
 MODEL_FPS is the one place the prior's rate is defined: it was trained on 30 fps motion, offline

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """BVH motion capture -> 17-joint Human3.6M positions in metres.
 
 Written for the CMU "Daz-friendly" BVH release in ../shared/data (one skeleton, centimetres,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The CMU motion capture in ../shared/data: where it is, the fixed subject split, a compact cache.
 
 The split is by CMU subject and fixed here, so no tuning (baselines, training, adaptation) ever

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Real estimator output with motion-capture truth: the development set's cases, as the data's README
 describes them (MediaPipe BlazePose on TotalCapture video; `<case>.in.npz` + `<case>.gt.npz`).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A seeded model of what a monocular, per-frame 3D pose estimator on a robot's camera outputs.
 
 Ground-truth motion (metres, Y up) is placed in a camera optical frame (x right, y down,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A built-in, generated walking motion: the demo's and the tests' input when no mocap is at hand.
 
 A simple kinematic gait (hip/knee/shoulder/elbow swing, pelvis bob and sway) around a closed loop

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """An estimator zoo: corruption families with different character, each standing for a kind of real
 estimator, so the prior is trained for diversity and measured on estimators it has not seen.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What a robotics engineer tries first: hold-last, linear interpolation, One Euro, Savitzky-Golay.
 
 Each baseline maps an estimator stream (poses [T, 17, 3] with NaN, confidence [T, 17]) to complete

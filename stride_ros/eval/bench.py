@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The speed benchmark: per-frame latency of the streaming refiner, side by side with One Euro.
 
 Frames are paced at the stream's real rate (30 Hz), as a camera delivers them, so a background

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The accuracy benchmark: cases (estimator output + truth) -> every method -> metrics.
 
 A case is either simulated (ground-truth motion through one family of the estimator zoo, seeded by

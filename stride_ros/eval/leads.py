@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Latency compensation, measured: forecasts `lead` ahead of each frame, scored against the truth at
 the time they describe, beside the simple extrapolations a robotics engineer would try first.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The benchmark's rows: baselines and the model-based methods, built from a comma list.
 
 Model rows:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The field's pose-sequence metrics. Inputs in metres, [T, 17, 3]; results in millimetres.
 
 Per-frame errors are returned as arrays so callers can average over any frame subset (all frames,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Grid-search the baselines' parameters on the training subjects (never on validation).
 
 Objective: MPJPE + absolute position error + acceleration error (all in mm, equal weights), over all

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Inference backends for the streaming refiner's one-frame cached step.
 
 A *runner* executes `step` with one fixed set of weights; a *backend* builds runners from a torch

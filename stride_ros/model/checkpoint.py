@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Model files: one format, loaded safely, and every failure named (file + what did not match)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """DSTformer (MotionBERT's dual-stream spatio-temporal transformer), the STRIDE motion prior.
 
 Input  [B, T, 17, 4]: per frame, joints relative to that frame's pelvis (metres) + confidence

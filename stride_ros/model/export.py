@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ONNX export of the prior: the full-window graph (offline) and the one-frame cached step (streaming).
 
 The step graph takes the new frame, the ring-slot offsets and per-layer masks, the 4*depth

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Pre-training the motion prior: masked denoising of simulated estimator output on real motion.
 
 Each sample is a window of real CMU motion, augmented for what the data lacks (one retargeted

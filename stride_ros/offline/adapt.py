@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """STRIDE test-time adaptation: fit the prior to one person's video with self-supervised 3D losses.
 
 Pseudo-labels Q are the estimator's own pelvis-relative poses, gaps filled by linear interpolation

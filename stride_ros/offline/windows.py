@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Offline refinement of a whole clip: the prior (and optionally STRIDE's test-time adaptation).
 
 A clip of any length is cut into windows of the model's length that overlap by half; each

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """rosbag2 files without a ROS graph (the `rosbags` library): test-bag generation and offline replay.
 
 `write_sim_bag` turns motion through the estimator simulator into a bag of what the upstream

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """PointCloud2 <-> persons, per CONTRACT.md: float32 x, y, z, optional confidence and track_id,
 17 points per person in the contract's joint order, persons one after another.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros demo`: the whole system on its embedded defaults, over real DDS, in three processes.
 
 1. A sample sequence: a motion file if given, else the built-in generated walk, through the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """RViz markers for refined skeletons: bones as lines, joints as spheres, one colour per person;
 observed joints opaque, inferred joints pale and translucent.
 

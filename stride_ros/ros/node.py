@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The ROS 2 node `stride_refiner`: a thin shell around the streaming refiner (stream/refiner.py).
 
 Threads: the executor thread only queues incoming messages (bounded: a burst drops the oldest,

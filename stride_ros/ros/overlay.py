@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Optional overlay: the refined skeleton drawn on the camera image (OpenCV), for a quick look.
 
 Images are converted with ROS's cv_bridge when it is installed, otherwise with a small numpy

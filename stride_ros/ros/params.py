@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The refiner node's parameters: declared once here, with type, default, meaning and bounds.
 
 `config/refine.yaml`, the README's table and the node's ParameterDescriptors all come from (and are

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`stride-ros soak`: the node left running, as on a robot: N people at 30 Hz for many minutes,
 adaptation on, over real DDS; does every frame come back (every person in it, nothing NaN), and does
 the node's memory (its process and its children) stay flat?

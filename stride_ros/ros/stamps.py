@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Header stamps <-> float seconds: the one conversion the node, bags, the demo and tests share."""
 from __future__ import annotations
 

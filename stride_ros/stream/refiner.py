@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The streaming refiner: frames in one by one with stamps, one refined frame out per input frame.
 
 This is the core the ROS node wraps and `stride-ros refine --mode stream` runs; it imports no ROS.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Replaying a pose file through the streaming refiner, exactly as the node would receive it."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Adaptation bursts for the streaming refiner, off the frame path, behind a narrow protocol.
 
 The refiner submits an `AdaptRequest` (a copy of one person's recent frames, which weights the
