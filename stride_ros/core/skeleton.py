@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The 17-joint Human3.6M skeleton of the public contract (CONTRACT.md)."""
+"""The 17-joint Human3.6M skeleton of the public contract (README, Skeleton)."""
 from __future__ import annotations
 
 import numpy as np

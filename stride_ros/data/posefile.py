@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Pose-sequence files (.npz) as CONTRACT.md defines them: poses [T,17,3] float32 (NaN missing),
+"""Pose-sequence files (.npz) as the interface contract defines them (README): poses [T,17,3] float32 (NaN missing),
 fps, optional confidence [T,17] and stamps [T]."""
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Each sample is a window of real CMU motion, augmented for what the data lacks (o
 any heading and camera placement), pushed through the estimator simulator with randomised
 severity (long full occlusions, low-confidence garbage, swaps, outliers, partial occlusion), then
 STRIDE's BERT-style masks (10 % of frames, 5 % of joints) and small Gaussian noise. The target is
-the clean pelvis-relative pose; loss = position + 20 x velocity (STRIDE.md). Steps cycle through
+the clean pelvis-relative pose; loss = position + 20 x velocity (the STRIDE paper). Steps cycle through
 the model's modes: full window (offline), causal (every lag head), ahead (the heads it publishes).
 
 The streaming modes train on sequences of `stream_window` frames: a stream's trunk has seen far

@@ -3,7 +3,7 @@
 
 Pseudo-labels Q are the estimator's own pelvis-relative poses, gaps filled by linear interpolation
 (ends held). The prediction P is trained towards Q with
-    L = 1 * MPJP + 20 * velocity + 200 * limb-length variance + 0.5 * N-MPJP      (STRIDE.md)
+    L = 1 * MPJP + 20 * velocity + 200 * limb-length variance + 0.5 * N-MPJP      (the STRIDE paper)
 using AdamW (lr 2e-4, weight decay 0.01, lr x 0.99 per epoch, 30 epochs) and random horizontal
 flips; the final pass averages the plain and the mirrored prediction, as the published code does.
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""PointCloud2 <-> persons, per CONTRACT.md: float32 x, y, z, optional confidence and track_id,
+"""PointCloud2 <-> persons, per the interface contract (README): float32 x, y, z, optional confidence
+and track_id,
 17 points per person in the contract's joint order, persons one after another.
 
 Works on any object shaped like sensor_msgs/msg/PointCloud2 (rclpy messages, rosbags messages),

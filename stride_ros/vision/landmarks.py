@@ -9,7 +9,7 @@ the refiner sees on a live camera what it was measured on:
   is the person's left, as in Human3.6M);
 - thorax (8) = mid-shoulder: the mean of the shoulders (11, 12);
 - spine (7) = midway pelvis-thorax: the mean of both hips and both shoulders;
-- neck (9) = the nose (0): BlazePose has no neck point (CONTRACT.md: "nose in some exports");
+- neck (9) = the nose (0): BlazePose has no neck point (the contract: "nose in some exports");
 - head (10) = mid-ear: the mean of the ears (7, 8).
 
 The same weights map 3D world landmarks and 2D image landmarks alike. A joint's confidence is the
