@@ -19,7 +19,8 @@ Model rows:
   one change per row (offline/adapt.py: masked spans, LayerNorm/embedding-only, the held-out check).
 - `stream_lagN`: the streaming refiner at lag N with background adaptation (inline, deterministic);
   `stream_lagN_prior`: the same without adaptation; `stream_lagN_distill` / `_masked`: bursts that
-  fit the model's own offline pass / hidden spans instead of the estimator's poses. `stream_lagN_causal[_prior]` and
+  fit the model's own offline pass / hidden spans instead of the estimator's poses; `stream_lagN_body`:
+  no adaptation, each person's bone lengths imposed (core/body.py). `stream_lagN_causal[_prior]` and
   `stream_lagN_ahead[_prior]` force the trunk (the model's `ahead_from` picks it otherwise): how the
   shipped choice per lag is measured.
 """
@@ -63,7 +64,7 @@ GROUPS = {
     "leads": [f"lead{ms}{v}" for ms in LEADS_MS for v in VARIANTS],
     "ablation": ["prior", *ABLATION],
     "adaptation": ["prior", "stride", *ADAPTATION, "stream_lag{lag}_prior", "stream_lag{lag}",
-                   "stream_lag{lag}_distill", "stream_lag{lag}_masked"],
+                   "stream_lag{lag}_distill", "stream_lag{lag}_masked", "stream_lag{lag}_body"],
     "stream": ["stream_lag{lag}_prior", "stream_lag{lag}"],
     "all": list(BASELINES) + ["prior", "stride", "stream_lag{lag}"],
 }
@@ -98,7 +99,7 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
                 raise InputError(f"{name}: this prior has no forecast heads (max_lead 0)")
             methods[name] = partial(lead_row, prior, ld.group(2) or "", float(ld.group(1)))
             continue
-        m = re.fullmatch(r"stream_lag(\d+)(_causal|_ahead)?(_prior|_distill|_masked|_stride)?", name)
+        m = re.fullmatch(r"stream_lag(\d+)(_causal|_ahead)?(_prior|_distill|_masked|_stride|_body)?", name)
         wl = re.fullmatch(r"window_lag(\d+)", name)
         if name == "prior":
             methods[name] = partial(_offline, prior, AdaptConfig(epochs=0))
@@ -118,11 +119,11 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
             except ValueError as e:
                 raise InputError(f"{name}: {e}") from None
             how = (m.group(3) or "_stride")[1:]
-            methods[name] = partial(_stream, prior, lag, how != "prior", trunk,
-                                    "stride" if how == "prior" else how)
+            methods[name] = partial(_stream, prior, lag, how not in ("prior", "body"), trunk,
+                                    "stride" if how in ("prior", "body") else how, how == "body")
         else:
             known = list(BASELINES) + ["prior", *ABLATION, *ADAPTATION, "window_lagN",
-                                       "stream_lagN[_causal|_ahead][_prior|_distill|_masked]",
+                                       "stream_lagN[_causal|_ahead][_prior|_distill|_masked|_body]",
                                        "leadN[_hold|_cv_one_euro|_cv_lag0]"]
             raise InputError(f"unknown method {name!r} (known: {', '.join(known)}; groups: {', '.join(GROUPS)})")
     return methods
@@ -137,9 +138,9 @@ def _window_lag(model, lag: int, poses, confidence, fps):
     return refine_window_lag(model, poses, confidence, fps, lag)
 
 
-def _stream(model, lag: int, adapt: bool, trunk: str, objective: str, poses, confidence, fps):
+def _stream(model, lag: int, adapt: bool, trunk: str, objective: str, body: bool, poses, confidence, fps):
     from ..data.posefile import PoseSequence
     from ..stream.sequence import stream_sequence
-    cfg = StreamConfig(lag=lag, fps=fps, adapt=adapt, trunk=trunk, adapt_objective=objective)
+    cfg = StreamConfig(lag=lag, fps=fps, adapt=adapt, trunk=trunk, adapt_objective=objective, body_model=body)
     out, _, _ = stream_sequence(model, PoseSequence(poses, fps, confidence), cfg)
     return out

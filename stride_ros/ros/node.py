@@ -87,7 +87,7 @@ class RefineNode(Node):
         cfg = StreamConfig(lag=p.lag_frames, fps=p.fps, adapt=p.adapt, adapt_interval_s=p.adapt_interval_s,
                            adapt_epochs=p.adapt_epochs, max_adapted_tracks=p.max_adapted_tracks,
                            track_timeout_s=p.track_timeout_s, max_tracks=p.max_tracks, max_abs_m=p.max_abs_m,
-                           lead_s=lead_s)
+                           lead_s=lead_s, body_model=p.body_model)
         try:  # after the checks (it may start the adaptation process), before the subscription
             self.refiner = StreamingRefiner(self.model, cfg, self.backend, ProcessWorker() if cfg.adapt else None)
         except ValueError as e:

@@ -43,6 +43,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
+from ..core.body import BodyModel
 from ..core.canonical import Canonicaliser
 from ..core.representation import encode, frame_weight, to_input_frame, usable
 from ..core.rootpath import RootFilter, RootFilterParams
@@ -71,6 +72,7 @@ class StreamConfig:
     max_abs_m: float = 100.0  # a joint further than this from the frame's origin is implausible
     min_extent_m: float = 0.2  # 8+ joints packed closer than this (bounding-box diagonal) are no body
     max_gap_fill_steps: int = 32  # model steps (all tracks) one input frame may spend on inferred gap frames
+    body_model: bool = False  # impose each person's own bone lengths (core/body.py; README: measured)
     inferred_conf: float = 0.3  # confidence of an inferred joint just after it was last seen...
     inferred_conf_tau_s: float = 1.0  # ...decaying with this time constant
     # background adaptation: off by default (README, Results: measured, with the shipped prior).
@@ -134,6 +136,7 @@ class Track:
         self.weights_id: int | None = None  # adapted weights this track runs; None = the shared prior
         self.root = RootFilter(cfg.root, history=max(cfg.lag + 2, 8))
         self.canon = Canonicaliser(fps=cfg.fps)
+        self.body = BodyModel() if cfg.body_model else None
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=buffer_len)  # (index, x [17, 4])
         # (index, conf, since_seen, canonical rotation or None) of the frames still to be published
         self.flags: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = deque(maxlen=cfg.lag + 2)
@@ -438,6 +441,10 @@ class StreamingRefiner:
         if rot is not None:
             rel = to_input_frame(rel, rot)
         c, observed = self._conf(conf, since)
+        if t.body is not None:
+            if observed.sum() >= 12:  # well seen: this frame's bones are evidence of the body
+                t.body.observe(rel)
+            rel = t.body.impose(rel)
         pose = (rel + root).astype(np.float32)
         if not np.isfinite(pose).all() or (np.abs(pose) > 10 * self.cfg.max_abs_m).any():
             return None
@@ -457,6 +464,8 @@ class StreamingRefiner:
             rel = (1 - w) * rel + w * rezero(out[:, head(min(lo + 1, c.max_lead))])
         if rot is not None:
             rel = to_input_frame(rel, rot)
+        if t.body is not None:
+            rel = t.body.impose(rel)
         root = t.root.predicted(h / self.cfg.fps)
         conf, since = t.flags[-1][1], t.flags[-1][2]
         cf, observed = self._conf(conf, since)
