@@ -217,12 +217,21 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
         Q, w = pseudo_labels(x, prior_rel, cfg)
     if float(w.sum()) <= 0:
         return None, "no usable pseudo-labels (everything gated or missing)", []
-    held = holdout_frames(x, cfg)
     x_fit, w_fit = x, w
-    if held.any():
-        x_fit, w_fit = x.copy(), w.copy()
-        x_fit[held] = 0.0  # missing, as the model knows it
-        w_fit[held] = 0.0
+    if cfg.objective == "distill":
+        # the labels are not the estimator's, so there is no noise to catch copying: the check is
+        # whether the stream matches its teacher better on the newest frames it was not fitted on
+        held = np.zeros(len(x), bool)
+        if cfg.holdout_share > 0 and len(x) >= 4 * cfg.holdout_span:
+            held[-max(cfg.holdout_span, int(round(cfg.holdout_share * len(x)))):] = True
+            w_fit = w.copy()
+            w_fit[held] = 0.0
+    else:
+        held = holdout_frames(x, cfg)
+        if held.any():
+            x_fit, w_fit = x.copy(), w.copy()
+            x_fit[held] = 0.0  # missing, as the model knows it
+            w_fit[held] = 0.0
     L = min(W, len(x))
     X, Qt, Wt = torch.from_numpy(x_fit), torch.from_numpy(Q), torch.from_numpy(w_fit)
     m = copy.deepcopy(model).train()
@@ -231,7 +240,7 @@ def adapt_model(model: DSTformer, x: np.ndarray, cfg: AdaptConfig, prior_rel: np
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     losses: list[float] = []
-    w_held = np.where(held[:, None] & (x[..., 3] > 0), w, 0.0) if held.any() else None
+    w_held = np.where(held[:, None] & ((x[..., 3] > 0) | (cfg.objective == "distill")), w, 0.0) if held.any() else None
     before = _heldout_error(model, x_fit, Q, w_held, lag) if w_held is not None and w_held.sum() > 0 else None
     check_at = int(np.ceil(cfg.early_check * cfg.epochs)) if before is not None and cfg.early_check > 0 else -1
     for epoch_i in range(cfg.epochs):
