@@ -99,13 +99,15 @@ def make_input_cloud(stamp: float, persons: list[tuple[int, np.ndarray, np.ndarr
     from std_msgs.msg import Header
 
     from stride_ros.ros.cloud import make_cloud
-    sec = int(np.floor(stamp))
-    header = Header(stamp=Time(sec=sec, nanosec=int((stamp - sec) * 1e9)), frame_id=frame_id)
+    from stride_ros.ros.stamps import sec_nanosec
+    sec, ns = sec_nanosec(stamp)
+    header = Header(stamp=Time(sec=sec, nanosec=ns), frame_id=frame_id)
     return make_cloud(PointCloud2, PointField, header, persons)
 
 
 def stamp_of(msg) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+    from stride_ros.ros.stamps import stamp_of as _stamp_of
+    return _stamp_of(msg)
 
 
 def wait_for_subscriber(client: Client, publisher, timeout: float = 20.0) -> None:

@@ -80,10 +80,16 @@ def encode_track(poses: np.ndarray, confidence: np.ndarray | None, canonical: bo
     return x, ref, rot
 
 
+def rezero(rel):
+    """Pelvis-relative model output [..., 17, 3] (numpy or torch) with the pelvis exactly at the origin:
+    the prior's pelvis row is only close to zero. The one place this is done."""
+    return rel - rel[..., :1, :]
+
+
 def decode(rel: np.ndarray, root: np.ndarray, rot: np.ndarray | None = None) -> np.ndarray:
     """Model output [..., 17, 3] (pelvis-relative, canonical when rot [..., 3, 3] is given) + root
     [..., 3] -> absolute positions in the input frame."""
-    rel = rel - rel[..., :1, :]
+    rel = rezero(rel)
     if rot is not None:
         rel = to_input_frame(rel, rot)
     return (rel + root[..., None, :]).astype(np.float32)

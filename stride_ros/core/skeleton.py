@@ -41,12 +41,3 @@ def rescale_bones(poses: np.ndarray, factors: np.ndarray) -> np.ndarray:
     for (p, c), f in zip(BONES, factors):
         out[:, c] = out[:, p] + f * (poses[:, c] - poses[:, p])
     return out
-
-
-def root_of(poses: np.ndarray) -> np.ndarray:
-    """Pelvis per frame; the hip midpoint where the pelvis is missing (NaN if both are)."""
-    root = poses[..., 0, :].copy()
-    hips = 0.5 * (poses[..., 1, :] + poses[..., 4, :])
-    missing = np.isnan(root).any(-1)
-    root[missing] = hips[missing]
-    return root

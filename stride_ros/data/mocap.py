@@ -22,7 +22,6 @@ from ..core.errors import InputError
 from .bvh import load_h36m
 
 VALIDATION_SUBJECTS = ("06", "08", "14")
-TRAIN_SUBJECTS = ("01", "03", "05", "07", "09", "13", "60-61")
 CACHE_FPS = 60.0  # cached rate: lets training resample (speed augmentation) down to 30 fps
 GLITCH_SPEED_M_S = 15.0  # a joint faster than this is a tracking flip (as the data README's QA)
 CACHE_VERSION = 2

@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..core.representation import rezero
 from ..core.skeleton import NUM_JOINTS
 
 
@@ -295,14 +296,12 @@ class DSTformer(nn.Module):
         ahead, k = self.cfg.stream_head(lag)
         out = self(x, causal=True, ahead=ahead)[..., k, :]
         # head k at row t describes frame t - k; a stream has published frames 0..T-1-lag
-        out = out[:, k: k + x.shape[1] - lag]
-        return out - out[:, :, :1]
+        return rezero(out[:, k: k + x.shape[1] - lag])
 
     def lead_output(self, x: torch.Tensor, lead: int) -> torch.Tensor:
         """What a causal stream forecasts `lead` frames ahead, x [B, T, J, 4] -> [B, T, J, 3] (row t:
         frame t + lead, pelvis-relative, in the canonical frame of frame t)."""
-        out = self(x, causal=True)[..., self.cfg.lead_head(lead), :]
-        return out - out[:, :, :1]
+        return rezero(self(x, causal=True)[..., self.cfg.lead_head(lead), :])
 
     # --- cached inference (causal and ahead modes) ----------------------------------------------
     def empty_state(self, batch: int = 1, device=None, dtype=torch.float32, ahead: bool = False) -> "RingState":

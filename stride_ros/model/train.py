@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.representation import encode_track, frame_reference, usable
+from ..core.representation import encode_track, frame_reference, rezero, usable
 from ..core.skeleton import MIRROR, rescale_bones
 from ..core.timeseries import MODEL_FPS
 from ..data import zoo
@@ -175,9 +175,7 @@ def stack(items: list[Sample]) -> tuple[torch.Tensor, ...]:
 
 def head_predictions(out: torch.Tensor, head: int, lag: int) -> torch.Tensor:
     """Pelvis-relative predictions of `head` that publish lag `lag`, aligned to frames 0..T-1-lag."""
-    rel = out[..., head, :]
-    rel = rel - rel[:, :, :1]
-    return rel[:, head: head + out.shape[1] - lag]
+    return rezero(out[..., head, :])[:, head: head + out.shape[1] - lag]
 
 
 def position_velocity_loss(pred: torch.Tensor, target: torch.Tensor, vel_w: float) -> torch.Tensor:
@@ -198,9 +196,7 @@ def mode_heads(cfg: ModelConfig, mode: str) -> list[tuple[int, int]]:
 
 def lead_predictions(out: torch.Tensor, cfg: ModelConfig, lead: int) -> torch.Tensor:
     """Pelvis-relative forecasts `lead` frames ahead from every row that has a future: [B, T - lead, J, 3]."""
-    rel = out[..., cfg.lead_head(lead), :]
-    rel = rel - rel[:, :, :1]
-    return rel[:, : out.shape[1] - lead]
+    return rezero(out[..., cfg.lead_head(lead), :])[:, : out.shape[1] - lead]
 
 
 def mode_loss(model: DSTformer, x: torch.Tensor, target: torch.Tensor, mode: str, vel_w: float,
@@ -247,7 +243,7 @@ def validate(model: DSTformer, val: dict, val_stream: dict | None = None, lags=(
     for fam, (x, target, occ, lead) in val.items():
         p = "" if fam == "sim" else f"{fam}_"
         full = torch.cat([model(xb)[..., 0, :] for xb in x.split(32)])
-        res[f"{p}full_mpjpe"], res[f"{p}full_occ_mpjpe"] = _mpjpe(full - full[:, :, :1], target, occ)
+        res[f"{p}full_mpjpe"], res[f"{p}full_occ_mpjpe"] = _mpjpe(rezero(full), target, occ)
         causal = torch.cat([model(xb, causal=True) for xb in x.split(32)])
         for k in lags:
             res[f"{p}causal_lag{k}_mpjpe"], res[f"{p}causal_lag{k}_occ_mpjpe"] = _mpjpe(

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..core.representation import decode
+from ..core.representation import decode, rezero
 from ..core.skeleton import BONE_CHILDREN, BONE_PARENTS, MIRROR
 from ..core.timeseries import interpolate_missing
 from ..model.dstformer import DSTformer
@@ -195,8 +195,7 @@ def predict_rel(m: DSTformer, x: torch.Tensor, lag: int | None) -> torch.Tensor:
     """Pelvis-relative predictions [B, T', J, 3] of frames 0..T'-1: lag None is the full-window
     (offline) mode, T' = T; an int is what a stream at that lag publishes, T' = T - lag."""
     if lag is None:
-        out = m(x)[..., 0, :]
-        return out - out[..., :1, :]
+        return rezero(m(x)[..., 0, :])
     return m.stream_output(x, lag)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..core.representation import decode, encode_track
+from ..core.representation import decode, encode_track, rezero
 from ..core.rootpath import smooth_root
 from ..core.skeleton import MIRROR
 from ..core.timeseries import MODEL_FPS, resample, resample_nan
@@ -79,7 +79,7 @@ def predict_windows(model: DSTformer, xw: torch.Tensor, flip: bool = True, batch
         y = model(xb, causal=False)[..., 0, :]
         if flip:
             y = 0.5 * (y + mirror_output(model(mirror_input(xb), causal=False)[..., 0, :]))
-        outs.append(y - y[..., :1, :])
+        outs.append(rezero(y))
     return torch.cat(outs)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from ..core.errors import InputError
 from .cloud import CloudError, cloud_to_persons, make_cloud
 from .markers import rosbags_kit, skeleton_markers
+from .stamps import sec_nanosec, stamp_of
 
 log = logging.getLogger("stride_ros.ros.bags")
 
@@ -44,8 +45,7 @@ def _storage(name: str):
 
 def _header(ts, stamp: float, frame_id: str):
     t = ts.types
-    sec = int(np.floor(stamp))
-    ns = int(round((stamp - sec) * 1e9)) % 1_000_000_000
+    sec, ns = sec_nanosec(stamp)
     return t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](sec=sec, nanosec=ns),
                                     frame_id=frame_id)
 
@@ -71,10 +71,6 @@ def bag_topics(path: str | Path) -> dict[str, str]:
             return {c.topic: c.msgtype for c in r.connections}
     except Exception as e:  # noqa: BLE001 - any unreadable bag is an input error
         raise InputError(f"{path}: not a readable rosbag2 ({type(e).__name__}: {e})") from None
-
-
-def stamp_of(header) -> float:
-    return header.stamp.sec + header.stamp.nanosec * 1e-9
 
 
 def write_sim_bag(path: str | Path, people: list[tuple[np.ndarray, np.ndarray, np.ndarray]], fps: float,

@@ -27,6 +27,7 @@ from ..core.timeseries import MODEL_FPS
 from ..data.posefile import PoseSequence, load_poses, save_poses
 from ..eval import metrics
 from ..eval.baselines import one_euro, raw_held
+from .stamps import sec_nanosec, stamp_of
 
 
 def _domain() -> int:
@@ -67,8 +68,8 @@ def publisher_main(argv: list[str]) -> int:
         while time.perf_counter() < start + t / seq.fps:
             time.sleep(0.0005)
         stamp = t0 + t / seq.fps
-        sec = int(stamp)
-        header = Header(stamp=Time(sec=sec, nanosec=int((stamp - sec) * 1e9)), frame_id="camera_color_optical_frame")
+        sec, ns = sec_nanosec(stamp)
+        header = Header(stamp=Time(sec=sec, nanosec=ns), frame_id="camera_color_optical_frame")
         people = [] if np.isnan(seq.poses[t]).all() else [(0, seq.poses[t], conf[t])]
         pub.publish(make_cloud(PointCloud2, PointField, header, people))
         sent[f"{stamp:.6f}"] = time.time()
@@ -166,7 +167,7 @@ def _listen(domain: int, n: int, out: Path, lag: int, node, pub):
                 now = time.time()
                 w.write(conns[topic], int(now * 1e9), serialize_message(m))
                 if topic == "/human_pose_refined":
-                    st = m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
+                    st = stamp_of(m)
                     received[f"{st:.6f}"] = now
                     msgs.append(m)
             return cb
@@ -207,7 +208,7 @@ def _report(sim, sent: dict, received: dict, out: Path, bag_path: Path, lag: int
     refined = np.full((n, 17, 3), np.nan, np.float32)
     lat = []
     for m in received["msgs"]:
-        st = m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
+        st = stamp_of(m)
         k = int(round((st - t0) * MODEL_FPS))
         people = cloud_to_persons(m)
         if 0 <= k < n and 0 in people:

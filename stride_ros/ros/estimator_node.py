@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -34,11 +34,13 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
+from ..core.counting import DropCounter
 from ..core.errors import InputError
 from ..vision.camera import Intrinsics, from_matrix, guess_intrinsics
 from ..vision.estimator import Estimate, PoseEstimator
 from .cloud import make_cloud
 from .params import _p, check, node_sections
+from .stamps import stamp_of
 
 NODE_NAME = "pose_estimator"
 # DDS keeps this few images for the intake, which takes each at once: the one-slot mailbox, not DDS,
@@ -147,8 +149,8 @@ class EstimatorNode(Node):
                                        min_tracking=p.min_tracking_confidence)
         self.bridge = CvBridge() if CvBridge is not None else None
         self.intr: Intrinsics | None = None
-        self.dropped: Counter[str] = Counter()
-        self._logged: set[str] = set()
+        self._drops = DropCounter(self.get_logger().warning, "dropped ({reason}): {detail} [logged once per cause]")
+        self.dropped = self._drops.counts
         self.frames_in = self.frames_done = self.frames_found = self.implausible = 0
         self._drops_reported = 0
         self.latencies: deque[float] = deque(maxlen=300)  # image received -> cloud published (s)
@@ -236,10 +238,7 @@ class EstimatorNode(Node):
         self.intr = intr
 
     def _count(self, reason: str, detail: str, n: int = 1) -> None:
-        self.dropped[reason] += n
-        if reason not in self._logged:
-            self._logged.add(reason)
-            self.get_logger().warning(f"dropped ({reason}): {detail} [logged once per cause]")
+        self._drops.note(reason, detail, n)
 
     # --- worker thread --------------------------------------------------------------------------------
     def _work_loop(self) -> None:
@@ -289,7 +288,7 @@ class EstimatorNode(Node):
         self.latencies.append(now - t_recv)
         self.compute.append(est.seconds)
         self.done_at.append(now)
-        age = self._now() - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+        age = self._now() - stamp_of(msg)
         if 0 <= age < 60:  # clocks that disagree (a replay, another machine) say nothing
             self.ages.append(age)
         if not est.found and est.issues:  # BlazePose saw someone the placement could not put in front of the camera

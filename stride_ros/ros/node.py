@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 
 import numpy as np
 import rclpy
@@ -29,6 +29,7 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import PointCloud2, PointField
 from visualization_msgs.msg import MarkerArray
 
+from ..core.counting import DropCounter
 from ..core.errors import InputError
 from ..core.skeleton import NUM_JOINTS
 from ..model.backends import Backend
@@ -38,7 +39,7 @@ from ..stream.worker import ProcessWorker
 from .cloud import UINT32_MAX, CloudError, cloud_to_persons, make_cloud
 from .markers import rclpy_kit, skeleton_markers
 from .params import NodeParams, node_sections
-from .stamps import stamp_of
+from .stamps import sec_nanosec, stamp_of
 
 NODE_NAME = "stride_refiner"
 ROS_OWN = {"use_sim_time", "start_type_description_service"}  # parameters rclpy declares itself
@@ -56,8 +57,8 @@ class RefineNode(Node):
         self._warn_unknown(set(specs))
         p = NodeParams.from_values({n: self.get_parameter(n).value for n in specs})
         self.p = p
-        self.dropped: Counter[str] = Counter()
-        self._logged: set[str] = set()
+        self._drops = DropCounter(self.get_logger().warning, "dropped ({reason}): {detail} [logged once per cause]")
+        self.dropped = self._drops.counts
         self.latencies: deque[float] = deque(maxlen=600)
         self.frames_in = self.frames_out = 0
         self._drops_reported = 0
@@ -172,10 +173,7 @@ class RefineNode(Node):
             self._cv.notify()
 
     def _count(self, reason: str, detail: str, n: int = 1) -> None:
-        self.dropped[reason] += n
-        if reason not in self._logged:
-            self._logged.add(reason)
-            self.get_logger().warning(f"dropped ({reason}): {detail} [logged once per cause]")
+        self._drops.note(reason, detail, n)
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -224,8 +222,7 @@ class RefineNode(Node):
             frames = [(stamp, persons, msg.header)]
         for st, persons, header in frames:
             res = self.refiner.push(st, persons, meta=header)
-            for reason, n in res.dropped.items():
-                self.dropped[reason] += n
+            self._drops.add(res.dropped)
             if self.leading:
                 for fr in res.led:
                     self._publish(fr, self.pub, markers=True)
@@ -273,7 +270,6 @@ class RefineNode(Node):
     def _publish(self, fr, pub, markers: bool) -> None:
         header = fr.meta
         if fr.stamp != stamp_of(header):  # a forecast: stamped with the time it describes
-            from .stamps import sec_nanosec
             sec, ns = sec_nanosec(fr.stamp)
             header = type(header)(stamp=type(header.stamp)(sec=sec, nanosec=ns), frame_id=header.frame_id)
         persons = []

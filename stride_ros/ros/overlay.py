@@ -13,6 +13,7 @@ import numpy as np
 
 from ..core.skeleton import BONES
 from .markers import track_colour
+from .stamps import stamp_of
 
 try:  # a ROS install has it; PyPI's cv-bridge is the old ROS 1 one and does not work with ROS 2
     from cv_bridge import CvBridge  # type: ignore
@@ -91,7 +92,7 @@ class Overlay:
         if not self.enabled or self.K is None or not self.images:
             return
         stamp = frame.stamp
-        msg = min(list(self.images), key=lambda m: abs(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 - stamp))
+        msg = min(list(self.images), key=lambda m: abs(stamp_of(m) - stamp))
         img = (self.bridge.imgmsg_to_cv2(msg, desired_encoding="passthrough").copy() if self.bridge
                else image_to_numpy(msg))
         persons = [(tid, tp.poses, tp.observed) for tid, tp in frame.tracks.items()]

@@ -45,7 +45,8 @@ import numpy as np
 
 from ..core.body import BodyModel
 from ..core.canonical import Canonicaliser
-from ..core.representation import encode, frame_weight, to_input_frame, usable
+from ..core.counting import DropCounter
+from ..core.representation import encode, frame_weight, rezero, to_input_frame, usable
 from ..core.rootpath import RootFilter, RootFilterParams
 from ..core.skeleton import NUM_JOINTS
 from ..model.backends import Backend, Runner
@@ -118,12 +119,6 @@ class PushResult:
     dropped: Counter = field(default_factory=Counter)
 
 
-def rezero(rel: np.ndarray) -> np.ndarray:
-    """Pelvis-relative output with the pelvis exactly at the origin (the model's pelvis row is only
-    approximately zero): the one place that re-zeroing is done."""
-    return rel - rel[..., :1, :]
-
-
 class Track:
     def __init__(self, tid: Hashable, key: int, frame: int, stamp: float, runner: Runner, cfg: StreamConfig,
                  buffer_len: int):
@@ -181,8 +176,8 @@ class StreamingRefiner:
         if self.worker is not None:
             self.worker.start(model, self.base_runner)
         self.lead_s = cfg.lead_s  # may change between frames (the node's lead_auto)
-        self.dropped: Counter[str] = Counter()  # every drop since start, by reason
-        self._logged: set[str] = set()
+        self._drops = DropCounter(log.warning, "{reason}: {detail} (logged once; counted in diagnostics)")
+        self.dropped = self._drops.counts  # every drop since start, by reason
         self._lock = threading.RLock()  # push/flush vs status() from another thread
         self._next_key = 0
         self.reset()
@@ -219,12 +214,9 @@ class StreamingRefiner:
 
     def _note(self, res: PushResult | None, reason: str, detail: str, n: int = 1) -> None:
         """Count a drop (in this push's result and in the totals); log each reason once."""
-        self.dropped[reason] += n
+        self._drops.note(reason, detail, n)
         if res is not None:
             res.dropped[reason] += n
-        if reason not in self._logged:
-            self._logged.add(reason)
-            log.warning("%s: %s (logged once; counted in diagnostics)", reason, detail)
 
     # --- input -----------------------------------------------------------------------------------
     def push(self, stamp: float, persons: dict[Hashable, tuple[np.ndarray, np.ndarray | None]],
