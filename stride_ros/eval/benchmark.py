@@ -238,6 +238,7 @@ def run_benchmark(cases: list[Case], methods: dict[str, Method], seed: int = 0, 
         report.methods[name] = {
             "all": metrics.summarize(errs, all_masks),
             "occluded": metrics.summarize(errs, occ_masks),
+            "seen": metrics.summarize(errs, [~m for m in occ_masks]),
             "by_reveal": {b: _or_none(metrics.summarize(errs, [m[b] for m in bins])["mpjpe"])
                           for _, _, b in REVEAL_BINS},
             "seconds": float(sum(r["secs"][name] for r in results)),
@@ -287,6 +288,9 @@ def format_table(report: Report, reference: str = "one_euro") -> str:
     v = report.estimator_visible
     lines.append(f"(estimator input on its visible frames: MPJPE {v['mpjpe']:.1f}, PA {v['pa_mpjpe']:.1f}, "
                  f"Accel {v['accel']:.1f}, Abs {v['abs']:.1f})")
+    lines.append("Abs on fully seen frames (position included; / the estimator's own): " + ", ".join(
+        f"{name} {m['seen']['abs']:.1f} ({m['seen']['abs'] / max(v['abs'], 1e-9):.2f})"
+        for name, m in report.methods.items() if "seen" in m))
     return "\n".join(lines)
 
 
