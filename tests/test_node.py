@@ -254,3 +254,33 @@ def test_corrupt_model_file_is_a_clear_error(start_node, tmp_path):
     out = node.output()
     assert code != 0 and "Traceback" not in out
     assert str(bad) in out and "truncated or corrupt" in out
+
+
+def test_lead_publishes_forecasts_stamped_ahead_and_lead_auto_measures_the_delay(start_node, client, walk_stream):
+    """lead_auto: frames arrive 150 ms after their capture stamps; the node measures that delay,
+    leads by it, stamps each forecast with its capture time + lead, and keeps the lagged output."""
+    node = start_node("lead_auto:=true", "publish_lagged:=true", "diagnostics_period_s:=0.25")
+    pub = client.node.create_publisher(PointCloud2, "/human_pose", RELIABLE)
+    client.subscribe(PointCloud2, "/human_pose_refined", RELIABLE)
+    client.subscribe(PointCloud2, "/human_pose_refined/lagged", RELIABLE)
+    client.subscribe(DiagnosticArray, "/diagnostics", RELIABLE)
+    wait_for_subscriber(client, pub)
+    client.spin_for(1.0)
+    sent = []
+    for t in range(90):
+        capture = time.time() - 0.15  # the camera saw this 150 ms ago
+        pub.publish(make_input_cloud(capture, [(0, walk_stream.poses[t], walk_stream.confidence[t])]))
+        sent.append(capture)
+        client.spin_for(1 / FPS)
+    assert client.spin_until(lambda: len(client.received["/human_pose_refined/lagged"]) >= 85, 10), \
+        node.output()[-2000:]
+    led = [stamp_of(m) for _, m in client.received["/human_pose_refined"]]
+    lagged = [stamp_of(m) for _, m in client.received["/human_pose_refined/lagged"]]
+    assert lagged[-1] == pytest.approx(sent[-1], abs=1e-3)  # lag 0: the capture stamp itself
+    ahead = led[-1] - sent[-1]
+    assert 0.12 < ahead < 0.30, ahead  # led by the measured delay (150 ms + the node's own)
+    for _, m in client.received["/human_pose_refined"]:
+        people = cloud_to_persons(m)
+        assert np.isfinite(people[0][0]).all()
+    kv = {v.key: v.value for v in client.received["/diagnostics"][-1][1].status[0].values}
+    assert kv["lead_ms"].endswith("(auto)") and 120 < float(kv["measured_delay_ms"]) < 300, kv
