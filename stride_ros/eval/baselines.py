@@ -37,9 +37,15 @@ GATE_TUNED = 0.5  # hold-last and linear interpolation
 
 
 def valid_mask(poses: np.ndarray, confidence: np.ndarray | None, threshold: float) -> np.ndarray:
-    valid = ~np.isnan(poses).any(-1)
+    """Finite joints at or above the confidence threshold. An estimator whose confidences never reach
+    the threshold (another scale) would leave nothing: then every finite joint counts, as a user
+    would set the threshold for that estimator."""
+    finite = ~np.isnan(poses).any(-1)
+    valid = finite
     if confidence is not None and threshold > 0:
-        valid &= confidence >= threshold
+        valid = finite & (confidence >= threshold)
+        if finite.any() and not valid.any():
+            valid = finite
     return valid
 
 
