@@ -45,9 +45,12 @@ _LAG0: dict = {}  # the lag-0 stream of the case being scored, shared by the row
 
 
 def _lag0(model, seq) -> np.ndarray:
+    import hashlib
+
     from ..stream.refiner import StreamConfig
     from ..stream.sequence import stream_sequence
-    key = (id(model), seq.poses.ctypes.data, seq.poses.shape, seq.fps)
+    # keyed by content: a freed case's arrays may leave their address to the next case's
+    key = (id(model), hashlib.sha1(seq.poses.tobytes()).hexdigest(), seq.fps)
     if key not in _LAG0:
         _LAG0.clear()
         _LAG0[key] = stream_sequence(model, seq, StreamConfig(fps=seq.fps))[0]
