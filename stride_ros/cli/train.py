@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", help="mocap folder (default: $STRIDE_ROS_DATA)")
     p.add_argument("--no-resume", action="store_true", help="start over even if the folder has a run")
+    p.add_argument("--fit-leads", type=positive_int, metavar="WINDOWS", default=None,
+                   help="instead of training: refit the forecast heads of --init by least squares on its frozen "
+                   "causal trunk, from this many training windows (400 in the model card), into OUTPUT/prior.pt")
     p.add_argument("--quiet", action="store_true")
 
 
@@ -49,6 +52,29 @@ def parse_families(text: str | None) -> dict[str, float]:
     return fams
 
 
+def fit_leads(a: argparse.Namespace, families: dict) -> int:
+    import torch
+
+    from ..data.mocap import load_cached
+    from ..model.checkpoint import load_checkpoint, load_model, save_checkpoint
+    from ..model.train import TrainConfig, fit_lead_heads
+
+    if not a.init:
+        raise InputError("--fit-leads refits the forecast heads of a prior: give it with --init")
+    model = load_model(a.init)
+    if not model.cfg.max_lead:
+        raise InputError(f"--init {a.init}: this prior has no forecast heads (max_lead 0)")
+    torch.set_num_threads(a.threads)
+    fit_lead_heads(model, load_cached(a.data, split="train", progress=not a.quiet), TrainConfig(families=families),
+                   windows=a.fit_leads, progress=not a.quiet)
+    out = Path(a.output) / "prior.pt"
+    meta = dict(load_checkpoint(a.init).meta)
+    meta["forecast_heads"] = f"refit by least squares on the frozen causal trunk ({a.fit_leads} training windows)"
+    save_checkpoint(out, model, meta)
+    print(f"forecast heads refit: {out}")
+    return 0
+
+
 def run(a: argparse.Namespace) -> int:
     from ..data.mocap import find_data_dir
     from ..model.dstformer import CONFIGS
@@ -63,6 +89,8 @@ def run(a: argparse.Namespace) -> int:
         load_checkpoint(a.init)  # a broken file fails now, not after the data is loaded
     families = parse_families(a.families)
     find_data_dir(a.data)  # a folder without the mocap is an error, never a silent fallback
+    if a.fit_leads:
+        return fit_leads(a, families)
     cfg = TrainConfig(model=a.config, steps=a.steps, batch=a.batch, lr=a.lr, threads=a.threads,
                       epoch_steps=a.epoch_steps, seed=a.seed, init=a.init, stream_window=a.stream_window,
                       stream_batch=a.stream_batch, warmup=a.warmup, families=families)

@@ -284,11 +284,15 @@ class DSTformer(nn.Module):
         """x [B, T, J, 4] -> [B, T, J, H, 3]. causal: no future frames; ahead: `lookahead` future
         frames per layer (head k of frame t then describes frame t - k, from frames up to
         t + depth x lookahead)."""
+        return self.readout(self.trunk(x, causal, ahead))
+
+    def trunk(self, x: torch.Tensor, causal: bool = False, ahead: bool = False) -> torch.Tensor:
+        """The features every head reads: x [B, T, J, 4] -> [B, T, J, C] (before the final norm)."""
         mode, look = self._mode(causal, ahead)
         h = self.tokens(x, mode)
         for layer in self.layers:
             h = layer(h, look)
-        return self.readout(h)
+        return h
 
     def stream_output(self, x: torch.Tensor, lag: int) -> torch.Tensor:
         """What a stream at lag `lag` publishes, for whole sequences x [B, T, J, 4] -> [B, T - lag, J, 3]
