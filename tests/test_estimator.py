@@ -215,6 +215,22 @@ def test_video_verb_writes_overlay_both_pose_files_and_summary(clip, tmp_path):
     assert "Accel" in res.stdout and "bone-length variation" in res.stdout
 
 
+def test_video_body_model_holds_bone_lengths_once_it_has_seen_the_person(clip, tmp_path):
+    """--body-model: after its 30-frame warm-up the refined bones barely change; the raw ones breathe."""
+    needs_mediapipe()
+    from stride_ros.data.posefile import load_poses
+    from stride_ros.vision.quality import bone_variation_mm
+    out = tmp_path / "body.mp4"
+    res = run_cli("video", str(clip), "-o", str(out), "--max-frames", "90", "--body-model")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "body model" in res.stdout
+    raw, refined = load_poses(tmp_path / "body.raw.npz").poses, load_poses(tmp_path / "body.refined.npz").poses
+    seen = ~np.isnan(raw).any((1, 2))
+    seen[:40] = False
+    assert seen.sum() >= 30
+    assert bone_variation_mm(refined, seen) < 0.5 * bone_variation_mm(raw, seen)
+
+
 # --- bad input on the command line --------------------------------------------------------------------------------
 def _one_line(res, *fragments):
     assert res.returncode == 2, (res.returncode, res.stderr[-2000:])

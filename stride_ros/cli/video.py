@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True,
                    help="overlay video (.mp4); the pose files and the PNG are written beside it")
     p.add_argument("--lag", type=nonneg_int, default=0, help="the refiner's output lag in frames (default 0 = causal)")
+    p.add_argument("--body-model", action="store_true",
+                   help="impose each person's running-median bone lengths (the node's body_model parameter)")
     add_estimator_args(p)
     add_model_args(p, device=True, backend=True)
 
@@ -70,7 +72,7 @@ def run(a: argparse.Namespace) -> int:
         raise InputError(f"{a.video}: BlazePose found nobody in any of {len(series.poses)} frames: nothing to refine")
     T = len(series.poses)
     raw = PoseSequence(series.poses, info.fps, series.confidence, np.arange(T) / info.fps)
-    refined, conf, status = stream_sequence(model, raw, StreamConfig(lag=a.lag, fps=info.fps), backend)
+    refined, conf, status = stream_sequence(model, raw, StreamConfig(lag=a.lag, fps=info.fps, body_model=a.body_model), backend)
     save_poses(paths["raw"], raw, protect=(Path(a.video),), intrinsics=intr.as_array(), **series.extras())
     save_poses(paths["refined"], PoseSequence(refined, info.fps, conf, raw.stamps), protect=(Path(a.video),))
     inferred = ~series.found[:, None] | (series.confidence < INFERRED_BELOW)
@@ -78,7 +80,7 @@ def run(a: argparse.Namespace) -> int:
     q = compare(series.poses, refined)
     plot_summary(series, refined, info.fps, q, paths["png"], title=Path(a.video).name)
     print(f"video: {series.summary_line()}")
-    print(f"refined (lag {a.lag}, backend {backend.kind}): Accel {q['accel_raw']:.1f} -> {q['accel_refined']:.1f} "
+    print(f"refined (lag {a.lag}, backend {backend.kind}{', body model' if a.body_model else ''}): Accel {q['accel_raw']:.1f} -> {q['accel_refined']:.1f} "
           f"mm/frame^2 ({q['accel_raw'] / q['accel_refined']:.1f}x lower), bone-length variation "
           f"{q['bones_raw']:.1f} -> {q['bones_refined']:.1f} mm ({q['bones_raw'] / q['bones_refined']:.1f}x lower); "
           f"{int((~series.found).sum())} frames without a detection filled; dropped {status['dropped'] or 'none'}")
