@@ -72,7 +72,8 @@ def run(a: argparse.Namespace) -> int:
         raise InputError(f"{a.video}: BlazePose found nobody in any of {len(series.poses)} frames: nothing to refine")
     T = len(series.poses)
     raw = PoseSequence(series.poses, info.fps, series.confidence, np.arange(T) / info.fps)
-    refined, conf, status = stream_sequence(model, raw, StreamConfig(lag=a.lag, fps=info.fps, body_model=a.body_model), backend)
+    cfg = StreamConfig(lag=a.lag, fps=info.fps, body_model=a.body_model)
+    refined, conf, status = stream_sequence(model, raw, cfg, backend)
     save_poses(paths["raw"], raw, protect=(Path(a.video),), intrinsics=intr.as_array(), **series.extras())
     save_poses(paths["refined"], PoseSequence(refined, info.fps, conf, raw.stamps), protect=(Path(a.video),))
     inferred = ~series.found[:, None] | (series.confidence < INFERRED_BELOW)
@@ -80,8 +81,10 @@ def run(a: argparse.Namespace) -> int:
     q = compare(series.poses, refined)
     plot_summary(series, refined, info.fps, q, paths["png"], title=Path(a.video).name)
     print(f"video: {series.summary_line()}")
-    print(f"refined (lag {a.lag}, backend {backend.kind}{', body model' if a.body_model else ''}): Accel {q['accel_raw']:.1f} -> {q['accel_refined']:.1f} "
-          f"mm/frame^2 ({q['accel_raw'] / q['accel_refined']:.1f}x lower), bone-length variation "
+    body = ", body model" if a.body_model else ""
+    print(f"refined (lag {a.lag}, backend {backend.kind}{body}): Accel {q['accel_raw']:.1f} -> "
+          f"{q['accel_refined']:.1f} mm/frame^2 ({q['accel_raw'] / q['accel_refined']:.1f}x lower), "
+          f"bone-length variation "
           f"{q['bones_raw']:.1f} -> {q['bones_refined']:.1f} mm ({q['bones_raw'] / q['bones_refined']:.1f}x lower); "
           f"{int((~series.found).sum())} frames without a detection filled; dropped {status['dropped'] or 'none'}")
     print(f"intrinsics: {intr.describe()}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from ..core.timeseries import MODEL_FPS
 from ..data.posefile import PoseSequence, load_poses, save_poses
 from ..eval import metrics
 from ..eval.baselines import one_euro, raw_held
+from .lifecycle import stop_children
 from .stamps import sec_nanosec, stamp_of
 
 
@@ -122,13 +122,7 @@ def run_demo(motion: str | None = None, seconds: float = 20.0, lag: int = 0, out
     try:
         received, bag_path = _listen(domain, len(sim.gt), out, lag, node, pub)
     finally:
-        for p in (pub, node):
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
+        stop_children((pub, node))
         node_log.close()
     if not times_path.exists():
         raise InputError(f"the publisher did not finish; node log: {out / 'node.log'}")

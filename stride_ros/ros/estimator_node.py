@@ -16,7 +16,6 @@ counted by reason and logged once; nothing a message does can stop the node. Its
 """
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
@@ -24,13 +23,10 @@ from collections import deque
 from dataclasses import dataclass, fields
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
@@ -39,7 +35,8 @@ from ..core.errors import InputError
 from ..vision.camera import Intrinsics, from_matrix, guess_intrinsics
 from ..vision.estimator import Estimate, PoseEstimator
 from .cloud import make_cloud
-from .params import _p, check, node_sections
+from .lifecycle import spin
+from .params import _p, check
 from .stamps import stamp_of
 
 NODE_NAME = "pose_estimator"
@@ -360,62 +357,9 @@ class EstimatorNode(Node):
             self.estimator.close()
 
 
-def check_params_files(args: list[str]) -> None:
-    """Every --params-file must be readable YAML; one that configures no parameter of this node is said."""
-    import yaml
-    for i, a in enumerate(args):
-        if a != "--params-file" or i + 1 >= len(args):
-            continue
-        path = args[i + 1]
-        try:
-            with open(path) as f:
-                doc = yaml.safe_load(f)
-        except OSError as e:
-            raise InputError(f"params file {path}: {e.strerror}") from None
-        except yaml.YAMLError as e:
-            raise InputError(f"params file {path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(doc, dict) or not node_sections(doc, NODE_NAME):
-            print(f"{NODE_NAME}: warning: params file {path} configures no parameter of node {NODE_NAME}; "
-                  "its values are ignored", file=sys.stderr)
-
-
 def main(args: list[str] | None = None) -> int:
-    """Spin until SIGINT/SIGTERM (flag-only handlers, as the refiner node: a clean exit, no traceback)."""
-    args = args if args is not None else sys.argv
-    try:
-        check_params_files(args)
-        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    except InputError as e:
-        print(f"{NODE_NAME}: error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # noqa: BLE001 - rcl rejects malformed ROS arguments with its own errors
-        print(f"{NODE_NAME}: error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    node = None
-    code = 0
-    try:
-        executor = SingleThreadedExecutor()
-        node = EstimatorNode()
-        executor.add_node(node)
-        while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (InputError, ValueError) as e:
-        print(f"{NODE_NAME}: error: {e}", file=sys.stderr)
-        code = 2
-    except Exception as e:  # noqa: BLE001 - start-up failures are one line, not a traceback
-        print(f"{NODE_NAME}: error: {type(e).__name__}: {e}", file=sys.stderr)
-        code = 1
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    """Spin until SIGINT/SIGTERM (ros/lifecycle.py: a clean exit, start-up errors in one line)."""
+    return spin(NODE_NAME, EstimatorNode, args)
 
 
 if __name__ == "__main__":

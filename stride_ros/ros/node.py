@@ -11,21 +11,17 @@ the callback boundary: nothing a message or a timer does can stop the node.
 from __future__ import annotations
 
 import difflib
-import signal
 import sys
 import threading
 import time
 from collections import deque
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import PointCloud2, PointField
 from visualization_msgs.msg import MarkerArray
 
@@ -37,8 +33,9 @@ from ..model.checkpoint import load_model
 from ..stream.refiner import StreamConfig, StreamingRefiner
 from ..stream.worker import ProcessWorker
 from .cloud import UINT32_MAX, CloudError, cloud_to_persons, make_cloud
+from .lifecycle import spin
 from .markers import rclpy_kit, skeleton_markers
-from .params import NodeParams, node_sections
+from .params import NodeParams
 from .stamps import sec_nanosec, stamp_of
 
 NODE_NAME = "stride_refiner"
@@ -339,66 +336,9 @@ class RefineNode(Node):
         self.refiner.close()
 
 
-def check_params_files(args: list[str]) -> None:
-    """Every --params-file must be readable YAML that addresses this node: ROS would otherwise fail
-    with a traceback (malformed) or ignore it without a word (keyed by another node's name)."""
-    import yaml
-    for i, a in enumerate(args):
-        if a != "--params-file" or i + 1 >= len(args):
-            continue
-        path = args[i + 1]
-        try:
-            with open(path) as f:
-                doc = yaml.safe_load(f)
-        except OSError as e:
-            raise InputError(f"params file {path}: {e.strerror}") from None
-        except yaml.YAMLError as e:
-            raise InputError(f"params file {path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(doc, dict) or not node_sections(doc, NODE_NAME):
-            names = ", ".join(map(str, doc)) if isinstance(doc, dict) else type(doc).__name__
-            print(f"{NODE_NAME}: warning: params file {path} configures no parameter of node {NODE_NAME} "
-                  f"(it names: {names}); its values are ignored", file=sys.stderr)
-
-
 def main(args: list[str] | None = None) -> int:
-    """Spin until SIGINT/SIGTERM. The signals only set a flag (rclpy's own handlers are off): with
-    rclpy's, a signal arriving while the node or the executor is still being built shuts the context
-    down under the constructor and ends in a traceback instead of a clean exit."""
-    args = args if args is not None else sys.argv
-    try:
-        check_params_files(args)
-        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    except InputError as e:
-        print(f"{NODE_NAME}: error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # noqa: BLE001 - rcl rejects malformed ROS arguments with its own errors
-        print(f"{NODE_NAME}: error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    node = None
-    code = 0
-    try:
-        executor = SingleThreadedExecutor()
-        node = RefineNode()
-        executor.add_node(node)
-        while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (InputError, ValueError) as e:
-        print(f"{NODE_NAME}: error: {e}", file=sys.stderr)
-        code = 2
-    except Exception as e:  # noqa: BLE001 - start-up failures are one line, not a traceback
-        print(f"{NODE_NAME}: error: {type(e).__name__}: {e}", file=sys.stderr)
-        code = 1
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    """Spin until SIGINT/SIGTERM (ros/lifecycle.py: a clean exit, start-up errors in one line)."""
+    return spin(NODE_NAME, RefineNode, args)
 
 
 if __name__ == "__main__":

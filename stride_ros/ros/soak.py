@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.timeseries import MODEL_FPS
 from .demo import _domain, _env
+from .lifecycle import stop_children
 
 WARMUP_S = 300.0  # memory is compared from here on (caches, sessions, the adaptation child settle)
 
@@ -151,13 +151,7 @@ def run_soak(minutes: float, people: int, adapt: bool, out_dir: str, backend: st
             ex.spin_once(timeout_sec=0.05)
     finally:
         bar.close()
-        for p in (pub, node):
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
+        stop_children((pub, node))
         node_log.close()
         ex.shutdown()
         lnode.destroy_node()

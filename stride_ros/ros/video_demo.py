@@ -31,6 +31,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.skeleton import NUM_JOINTS
 from .demo import _domain, _env
+from .lifecycle import stop_children
 
 DIAG_PREFIX = "pose_estimator"
 MAX_WIDTH = 1280  # frames wider than a 720p camera's are scaled down to it before publishing (see above)
@@ -140,13 +141,7 @@ def run_video_demo(video: str, seconds: float = 20.0, lag: int = 0, out_dir: str
             [py, "-m", "stride_ros.ros.video_demo", video, str(times_path), "60", str(limit), str(max_width)], env=env,
             start_new_session=True))
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
+        stop_children(procs.values())
         for f in logs.values():
             f.close()
     if not times_path.exists():
