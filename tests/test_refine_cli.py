@@ -43,6 +43,14 @@ def test_refine_writes_complete_poses_in_the_same_frame(tmp_path, noisy_file, ar
     assert metrics.abs_error_per_frame(seq.poses, sim.gt).mean() < 1.2 * estimator
 
 
+def test_offline_default_is_the_prior_alone(tmp_path, noisy_file):
+    """Adaptation measured worse than the prior alone (README, Adaptation): the default spends no epochs."""
+    src, _ = noisy_file
+    res = run_cli("refine", str(src), "-o", str(tmp_path / "o.npz"), *model_args())
+    assert res.returncode == 0, res.stderr
+    assert "no adaptation requested" in res.stdout
+
+
 def test_refine_handles_other_rates_and_refuses_bad_input(tmp_path, synthetic_clip):
     sim = simulate(synthetic_clip[:90], 30.0, seed=1)
     src = tmp_path / "in15.npz"
