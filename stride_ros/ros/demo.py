@@ -117,12 +117,16 @@ def run_demo(motion: str | None = None, seconds: float = 20.0, lag: int = 0, out
     node_log = open(out / "node.log", "w")
     node = subprocess.Popen(node_args, env=env, stdout=node_log, stderr=subprocess.STDOUT, start_new_session=True)
     times_path = tmp / "sent.json"
-    pub = subprocess.Popen([sys.executable, "-m", "stride_ros.ros.demo", str(seq_path), str(times_path), "60"],
-                           env=env, start_new_session=True)
+    procs = [node]
+
+    def start_publisher():
+        procs.append(subprocess.Popen([sys.executable, "-m", "stride_ros.ros.demo", str(seq_path), str(times_path),
+                                       "60"], env=env, start_new_session=True))
+        return procs[-1]
     try:
-        received, bag_path = _listen(domain, len(sim.gt), out, lag, node, pub)
+        received, bag_path = _listen(domain, len(sim.gt), out, lag, node, start_publisher)
     finally:
-        stop_children((pub, node))
+        stop_children(procs[::-1])
         node_log.close()
     if not times_path.exists():
         raise InputError(f"the publisher did not finish; node log: {out / 'node.log'}")
@@ -130,8 +134,12 @@ def run_demo(motion: str | None = None, seconds: float = 20.0, lag: int = 0, out
     return _report(sim, sent, received, out, bag_path, lag)
 
 
-def _listen(domain: int, n: int, out: Path, lag: int, node, pub):
-    """Collect the session: refined and input messages, recorded to an mcap bag as they arrive."""
+def _listen(domain: int, n: int, out: Path, lag: int, node, start_publisher):
+    """Collect the session: refined and input messages, recorded to an mcap bag as they arrive.
+
+    The publisher starts only once this listener's subscription to the refined topic has matched the
+    node's publisher: DDS drops what a writer sends before it has matched a reader (with a fixed wait,
+    the first 13-34 refined frames were lost to the listener, not to the node)."""
     import rclpy
     from rclpy.qos import QoSProfile, QoSReliabilityPolicy
     from rclpy.serialization import serialize_message
@@ -167,9 +175,16 @@ def _listen(domain: int, n: int, out: Path, lag: int, node, pub):
             return cb
 
         lnode.create_subscription(PointCloud2, "/human_pose", record("/human_pose"), qos)
-        lnode.create_subscription(PointCloud2, "/human_pose_refined", record("/human_pose_refined"), qos)
+        refined_sub = lnode.create_subscription(PointCloud2, "/human_pose_refined", record("/human_pose_refined"),
+                                                qos)
         markers = "/human_pose_refined/markers"
         lnode.create_subscription(MarkerArray, markers, record(markers), qos)
+        ready_by = time.time() + 60
+        while refined_sub.get_publisher_count() < 1 and time.time() < ready_by:
+            ex.spin_once(timeout_sec=0.05)
+            if node.poll() is not None:
+                raise InputError(f"the node exited (code {node.returncode}); see {out / 'node.log'}")
+        pub = start_publisher()
         deadline = time.time() + 90 + n / MODEL_FPS
         from tqdm import tqdm
         # a log file (not a terminal) gets a line every 10 s, not one per spin
