@@ -84,3 +84,12 @@ def test_the_node_does_not_pull_in_bvh_parsing_or_the_baselines():
     loaded = res.stdout
     for heavy in ("stride_ros.data.bvh", "stride_ros.eval.baselines", "stride_ros.data.mocap", "stride_ros.eval"):
         assert f"'{heavy}'" not in loaded, f"the node imports {heavy}"
+
+
+def test_the_demo_verbs_import_without_ros():
+    """`stride-ros demo` / `soak` say how to install rclpy when it is missing: their modules must load without it."""
+    code = ("import sys, stride_ros.ros.demo, stride_ros.ros.soak, stride_ros.ros.video_demo; "
+            "print('rclpy' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "False"

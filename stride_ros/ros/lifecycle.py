@@ -14,10 +14,6 @@ import sys
 import threading
 from typing import Callable, Protocol
 
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.signals import SignalHandlerOptions
-
 from ..core.errors import InputError
 from .params import node_sections
 
@@ -50,6 +46,9 @@ def check_params_files(args: list[str], node_name: str) -> None:
 
 def spin(node_name: str, make_node: Callable[[], ShutdownNode], args: list[str] | None = None) -> int:
     """Build the node and spin it until SIGINT/SIGTERM; the exit status of the process."""
+    import rclpy  # here, not at import: the demo, soak and video demo use stop_children without ROS
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
     args = args if args is not None else sys.argv
     try:
         check_params_files(args, node_name)
