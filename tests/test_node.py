@@ -165,8 +165,9 @@ def _bad_field_cloud(stamp):
 
 def test_survives_every_bad_message(start_node, client, walk_stream):
     # the burst's stamps run 30 fps apart, up to 37 s past the wall clock: allow that (a stamp
-    # 1000 s ahead is still "from the future")
-    node = start_node("lag_frames:=0", "adapt:=false", "max_queue:=64", "max_future_s:=60.0")
+    # 1000 s ahead is still "from the future"). A deep DDS history lets the whole burst reach the node's
+    # own queue: with the default depth 10, a busy machine loses it in DDS and the queue never fills.
+    node = start_node("lag_frames:=0", "adapt:=false", "max_queue:=64", "max_future_s:=60.0", "input_depth:=2000")
     qos = QoSProfile(depth=2000, reliability=QoSReliabilityPolicy.RELIABLE)
     pub = client.node.create_publisher(PointCloud2, "/human_pose", qos)
     client.subscribe(PointCloud2, "/human_pose_refined", RELIABLE)
