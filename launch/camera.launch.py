@@ -7,7 +7,7 @@ params_file, reading pose_topic and publishing refined_topic). With overlay:=tru
 draws the refined skeleton on the camera image (published on /human_pose_refined/overlay).
 
 Launch arguments (every one documented below with its default):
-  image_topic, camera_info_topic, image_qos, pose_topic, refined_topic, params_file, namespace,
+  image_topic, image_transport, camera_info_topic, image_qos, pose_topic, refined_topic, params_file, namespace,
   overlay, use_sim_time.
 The estimator needs `pip install 'stride_ros[estimator]'` (MediaPipe); see its parameters with
 `ros2 param describe /pose_estimator <name>`.
@@ -34,6 +34,9 @@ def generate_launch_description() -> LaunchDescription:
     args = [
         DeclareLaunchArgument("image_topic", default_value="/image_raw",
                               description="camera images (sensor_msgs/Image), rectified if the lens distorts"),
+        DeclareLaunchArgument("image_transport", default_value="raw",
+                              description="raw (sensor_msgs/Image on image_topic) or compressed "
+                              "(sensor_msgs/CompressedImage on image_topic/compressed: far less to move at 720p)"),
         DeclareLaunchArgument("camera_info_topic", default_value="/camera_info",
                               description="the camera's CameraInfo (intrinsics); empty = none: the estimator "
                               "guesses focal length = image width (absolute distances then approximate)"),
@@ -64,6 +67,7 @@ def generate_launch_description() -> LaunchDescription:
             "image_topic": LaunchConfiguration("image_topic"),
             "camera_info_topic": LaunchConfiguration("camera_info_topic"),
             "image_qos": LaunchConfiguration("image_qos"),
+            "image_transport": LaunchConfiguration("image_transport"),
             "output_topic": LaunchConfiguration("pose_topic"),
             "use_sim_time": sim_time,
         }],

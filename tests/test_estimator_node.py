@@ -303,6 +303,58 @@ def test_video_demo_runs_the_live_chain_and_reports(tmp_path):
     assert rep["frames_sent"] == 90 and rep["frames_estimated"] >= 10
     assert rep["frames_answered"] == rep["frames_estimated"]  # every frame the estimator published is refined
     assert rep["frames_estimated"] + rep["frames_skipped_busy"] <= rep["frames_received_by_estimator"] <= 90
-    for key in ("coverage:", "end-to-end latency", "estimator:", "Accel raw"):
+    for key in ("coverage:", "end-to-end latency", "where the time goes", "CPU while streaming", "estimator:",
+                "Accel raw"):
         assert key in res.stdout, res.stdout
+    stages = rep["stages_ms_p50_p99"]
+    assert set(stages) == {"camera_publish", "transport", "wait", "convert", "blazepose_placement", "publish",
+                           "refiner"}
+    assert all(0 <= p50 <= p99 for p50, p99 in stages.values()), stages  # every stage measured, none negative
+    assert rep["camera_predecoded"] is True
+    assert rep["image_transport"] == "compressed"  # the default: JPEG over DDS, decoded by the estimator node
+    assert {"camera", "estimator", "refiner", "listener"} <= set(rep["cpu_cores"])
+    assert 0 < rep["cpu_cores"]["estimator"] < 2.5, rep["cpu_cores"]
     assert "Traceback" not in (out / "estimator.log").read_text() + (out / "refiner.log").read_text()
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8"])
+@pytest.mark.parametrize("pad", [0, 7])
+def test_image_conversion_to_rgb(encoding, pad):
+    """Every encoding the node takes without cv_bridge, with and without row padding, as the
+    message's array.array (what rclpy hands the callback) and as bytes."""
+    from stride_ros.ros.estimator_node import image_to_rgb
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (5, 4, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (5, 4, 1), dtype=np.uint8)
+    src = {"rgb8": rgb, "bgr8": rgb[..., ::-1], "rgba8": np.concatenate([rgb, alpha], 2),
+           "bgra8": np.concatenate([rgb[..., ::-1], alpha], 2), "mono8": rgb[..., :1]}[encoding]
+    c = src.shape[2]
+    rows = np.zeros((5, 4 * c + pad), np.uint8)
+    rows[:, : 4 * c] = src.reshape(5, 4 * c)
+    want = np.repeat(rgb[..., :1], 3, 2) if encoding == "mono8" else rgb
+    for data in (array.array("B", rows.tobytes()), rows.tobytes()):
+        msg = Image(height=5, width=4, encoding=encoding, step=4 * c + pad, data=data)
+        out = image_to_rgb(msg)
+        assert out.shape == (5, 4, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+        np.testing.assert_array_equal(out, want)
+
+
+def test_compressed_image_conversion_and_undecodable_data():
+    """image_transport:=compressed: JPEG and PNG decode to RGB; data OpenCV cannot decode is an
+    UnsupportedEncoding (the node counts it and goes on)."""
+    import cv2
+    from sensor_msgs.msg import CompressedImage
+
+    from stride_ros.ros.estimator_node import UnsupportedEncoding, compressed_to_rgb
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[:, :32] = (200, 30, 10)
+    rgb[:, 32:] = (10, 30, 200)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    png = CompressedImage(format="png", data=array.array("B", cv2.imencode(".png", bgr)[1].tobytes()))
+    np.testing.assert_array_equal(compressed_to_rgb(png), rgb)
+    jpg = CompressedImage(format="jpeg", data=array.array("B", cv2.imencode(".jpg", bgr)[1].tobytes()))
+    out = compressed_to_rgb(jpg)
+    assert out.shape == rgb.shape and np.abs(out.astype(int) - rgb).mean() < 4
+    for data in (b"", b"not an image at all"):
+        with pytest.raises(UnsupportedEncoding, match="could not be decoded"):
+            compressed_to_rgb(CompressedImage(format="jpeg", data=data))

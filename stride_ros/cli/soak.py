@@ -15,10 +15,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--people", type=positive_int, default=4, help="people streamed at 30 Hz (default 4)")
     p.add_argument("--no-adapt", action="store_true", help="adaptation off (default on)")
     p.add_argument("--backend", choices=BACKEND_KINDS, default="onnx")
-    p.add_argument("--out", default="stride_soak", help="folder for soak.json and the node log")
+    p.add_argument("--sample-s", type=positive_float, default=10.0, help="seconds between memory samples (default 10)")
+    p.add_argument("--out", default="stride_soak", help="folder for soak.json, the memory plot and the node log")
 
 
 def run(a: argparse.Namespace) -> int:
     from ..ros.soak import run_soak
-    run_soak(a.minutes, a.people, not a.no_adapt, a.out, a.backend)
+    run_soak(a.minutes, a.people, not a.no_adapt, a.out, a.backend, a.sample_s)
     return 0

@@ -9,6 +9,7 @@ one invocation, so the ratios between rows are measured under the same condition
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 
@@ -68,6 +69,9 @@ def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag:
     lat = []
     T = len(sims[0].gt)
     start = time.perf_counter()
+    quiet = logging.getLogger("stride_ros.stream")  # a line per burst and track: the row reports their counts
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         for t in range(T):
             if paced:
@@ -79,6 +83,7 @@ def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag:
             lat.append(time.perf_counter() - t0)
     finally:
         r.close()
+        quiet.setLevel(level)
     lat_ms = np.array(lat[30:]) * 1000  # the first second warms caches and allocators
     return Row("stride", backend.kind, len(sims), adapt, float(np.percentile(lat_ms, 50)),
                float(np.percentile(lat_ms, 99)), float(lat_ms.max()), len(lat_ms),

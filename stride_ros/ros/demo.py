@@ -35,9 +35,11 @@ def _domain() -> int:
 
 
 def _env(domain: int) -> dict:
+    """The demo's processes: their own domain, this machine only; Fast DDS over UDP unless the user
+    chose its transports (FASTDDS_BUILTIN_TRANSPORTS, e.g. DEFAULT = UDP + shared memory)."""
     env = dict(os.environ)
     env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               FASTDDS_BUILTIN_TRANSPORTS="UDPv4", PYTHONUNBUFFERED="1")
+               FASTDDS_BUILTIN_TRANSPORTS=os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4"), PYTHONUNBUFFERED="1")
     return env
 
 

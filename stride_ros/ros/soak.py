@@ -10,7 +10,6 @@ the resident memory of the node's process tree from /proc every `sample_s` secon
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,35 +18,87 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.resources import process_tree
 from ..core.timeseries import MODEL_FPS
 from .demo import _domain, _env
 from .lifecycle import stop_children
 
 WARMUP_S = 300.0  # memory is compared from here on (caches, sessions, the adaptation child settle)
+WINDOW_S = 300.0  # the envelope's windows: several bursts each
 
 
-def _tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants (MB), from /proc."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, float] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{d}/status") as f:
-                kb = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
-        rss[int(d)] = kb / 1024
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        total += rss.get(p, 0.0)
-        todo += children.get(p, [])
-    return total
+def _sample(root: int, t: float) -> dict:
+    """One memory sample of the node's process tree: totals and each process by role."""
+    procs = process_tree(root)
+    return {"t": round(t, 2), "rss_mb": sum(p.rss_mb for p in procs), "anon_mb": sum(p.anon_mb for p in procs),
+            "file_mb": sum(p.file_mb for p in procs),
+            "processes": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in p.as_dict().items()}
+                          for p in procs]}
+
+
+def _by_role(samples: list[dict]) -> dict[str, dict[str, list[float]]]:
+    """role -> {"rss_mb": [...], "anon_mb": [...], "file_mb": [...]} over the samples (0 when absent)."""
+    roles = sorted({p["role"] for s in samples for p in s["processes"]})
+    out = {}
+    for role in roles:
+        out[role] = {k: [sum(p[k] for p in s["processes"] if p["role"] == role) for s in samples]
+                     for k in ("rss_mb", "anon_mb", "file_mb")}
+    return out
+
+
+def memory_report(samples: list[dict], warmup_s: float = WARMUP_S, window_s: float = WINDOW_S) -> dict:
+    """Growth after warm-up of the tree and of each process, resident / anonymous / file-backed.
+
+    Strict: the highest sample against the first one after warm-up. Envelope: each `window_s` window's
+    peak and floor against the first window's. Adaptation bursts raise the child's memory while they
+    train and hand it back after (release_free_heap), so single samples swing by the size of a burst:
+    a leak is a rising envelope, a burst is not."""
+    if not samples:
+        return {}
+    t = np.array([s["t"] for s in samples])
+    start = min(warmup_s, t.max() / 2)
+    after = t >= start
+    window = np.floor((t[after] - start) / window_s).astype(int)
+
+    def growth(series) -> dict:
+        a = np.asarray(series, float)[after]
+        first = float(a[0])
+        out = {"after_warmup_first": first, "max_after_warmup": float(a.max()), "last": float(a[-1]),
+               "growth": float(a.max() / max(first, 1e-9) - 1), "growth_mb": float(a.max() - first)}
+        full = [w for w in np.unique(window) if (window == w).sum() >= 2]
+        if len(full) >= 2:
+            peaks = np.array([a[window == w].max() for w in full])
+            floors = np.array([a[window == w].min() for w in full])
+            out.update(window_peaks=peaks.tolist(), window_floors=floors.tolist(),
+                       peak_growth=float(peaks[1:].max() / max(peaks[0], 1e-9) - 1),
+                       floor_growth=float(floors[1:].max() / max(floors[0], 1e-9) - 1))
+        return out
+
+    rep = {"tree": {k: growth([s[k] for s in samples]) for k in ("rss_mb", "anon_mb", "file_mb")}}
+    rep["by_role"] = {role: {k: growth(v) for k, v in series.items()} for role, series in _by_role(samples).items()}
+    return rep
+
+
+def plot_memory(samples: list[dict], png: Path) -> None:
+    """Resident memory of each process over the soak (anonymous solid, file-backed dashed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    t = np.array([s["t"] for s in samples]) / 60
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for i, (role, series) in enumerate(_by_role(samples).items()):
+        c = f"C{i}"
+        ax.plot(t, series["anon_mb"], color=c, label=f"{role}: anonymous")
+        ax.plot(t, series["file_mb"], color=c, ls="--", label=f"{role}: file-backed")
+    ax.plot(t, [s["rss_mb"] for s in samples], color="k", lw=2, label="all (resident)")
+    ax.axvline(WARMUP_S / 60, color="grey", ls=":", label="end of warm-up")
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("MB")
+    ax.set_title("node memory during the soak")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
 
 
 def publisher_main(argv: list[str]) -> int:
@@ -131,19 +182,21 @@ def run_soak(minutes: float, people: int, adapt: bool, out_dir: str, backend: st
 
     lnode.create_subscription(PointCloud2, "/human_pose_refined", on_refined,
                               QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE))
-    samples: list[tuple[float, float]] = []
+    samples: list[dict] = []
     t_start = time.time()
     next_sample = t_start
     from tqdm import tqdm
-    bar = tqdm(total=int(seconds), desc="soak", unit="s", mininterval=0.5 if sys.stderr.isatty() else 30.0)
+    # the node starts (model, sessions, the adaptation process) before the publisher's clock runs
+    bar = tqdm(total=int(seconds), desc="soak (after start-up)", unit="s",
+               mininterval=0.5 if sys.stderr.isatty() else 30.0)
     try:
         while pub.poll() is None:
             ex.spin_once(timeout_sec=0.05)
             now = time.time()
             if now >= next_sample:
-                samples.append((now - t_start, _tree_rss_mb(node.pid)))
+                samples.append(_sample(node.pid, now - t_start))
                 next_sample += sample_s
-                bar.update(int(now - t_start) - bar.n)
+                bar.update(min(int(now - t_start), bar.total) - bar.n)
             if node.poll() is not None:
                 raise InputError(f"the node exited (code {node.returncode}); see {out / 'node.log'}")
         end = time.time() + 5
@@ -157,24 +210,33 @@ def run_soak(minutes: float, people: int, adapt: bool, out_dir: str, backend: st
         lnode.destroy_node()
         rclpy.shutdown(context=ctx)
     sent = json.loads((pub.stdout.read() or "{}").strip().splitlines()[-1] or "{}").get("sent", 0)
-    t = np.array([s[0] for s in samples])
-    rss = np.array([s[1] for s in samples])
-    after = rss[t >= min(WARMUP_S, t.max() / 2)] if len(t) else rss
+    mem = memory_report(samples)
+    tree = mem.get("tree", {}).get("rss_mb", {})
     report = {"minutes": minutes, "people": people, "adapt": adapt, "backend": backend, "frames_sent": sent,
               "frames_answered": got["frames"], "frames_with_every_person": got["complete"],
-              "frames_nonfinite": got["nonfinite"],
-              "rss_mb_after_warmup_first": float(after[0]) if len(after) else float("nan"),
-              "rss_mb_last": float(rss[-1]) if len(rss) else float("nan"),
-              "rss_mb_max_after_warmup": float(after.max()) if len(after) else float("nan"),
-              "rss_samples": samples}
-    report["rss_growth"] = report["rss_mb_max_after_warmup"] / max(report["rss_mb_after_warmup_first"], 1e-9) - 1
+              "frames_nonfinite": got["nonfinite"], "warmup_s": WARMUP_S,
+              "rss_mb_after_warmup_first": tree.get("after_warmup_first", float("nan")),
+              "rss_mb_max_after_warmup": tree.get("max_after_warmup", float("nan")),
+              "rss_mb_last": tree.get("last", float("nan")),
+              "rss_growth": tree.get("growth", float("nan")),
+              "rss_peak_growth": tree.get("peak_growth", float("nan")),
+              "rss_floor_growth": tree.get("floor_growth", float("nan")),
+              "memory": mem, "samples": samples}
     (out / "soak.json").write_text(json.dumps(report, indent=1))
+    if samples:
+        plot_memory(samples, out / "soak_memory.png")
+    roles = "; ".join(f"{role} {g['rss_mb']['after_warmup_first']:.0f} -> max {g['rss_mb']['max_after_warmup']:.0f} MB "
+                      f"(anonymous {g['anon_mb']['growth_mb']:+.0f}, file-backed {g['file_mb']['growth_mb']:+.0f})"
+                      for role, g in mem.get("by_role", {}).items())
     print(f"soak: {minutes:g} min, {people} people, adaptation {'on' if adapt else 'off'}, {backend}: "
           f"{got['frames']} of {sent} frames answered, {got['complete']} with every person, "
           f"{got['nonfinite']} with a non-finite value; node RSS (process tree) "
           f"{report['rss_mb_after_warmup_first']:.0f} MB after warm-up, at most "
           f"{report['rss_mb_max_after_warmup']:.0f} MB ({100 * report['rss_growth']:+.1f} %), "
-          f"{report['rss_mb_last']:.0f} MB at the end; wrote {out / 'soak.json'}")
+          f"{report['rss_mb_last']:.0f} MB at the end; {WINDOW_S / 60:g}-minute envelope: peaks "
+          f"{100 * report['rss_peak_growth']:+.1f} %, floors {100 * report['rss_floor_growth']:+.1f} % over the first "
+          f"window's; by process: {roles}; wrote {out / 'soak.json'}, "
+          f"{out / 'soak_memory.png'}")
     return report
 
 

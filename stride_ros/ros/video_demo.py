@@ -14,7 +14,13 @@ Frames wider than 1280 px are scaled down to that width first (a 720p camera): o
 a 5 MB image 30 times a second costs the Python publisher and DDS more than BlazePose costs the
 estimator, and frames lost in transport would be measured instead of the chain. Images travel
 RELIABLE for the same reason (best-effort UDP drops fragments of large messages under load); the
-report still counts what DDS lost. Everything goes to `--out` as logs and JSON.
+report still counts what DDS lost. The camera process decodes (and scales, and with
+`image_transport="compressed"`, the default, JPEG-encodes) the frames before it starts publishing,
+when they fit in `PREDECODE_BYTES`: a camera driver does not decode H.264, and decoding the clip live
+took 0.49 of the chain's two cores (0.07 pre-decoded). JPEG because a raw 720p image (2.7 MB) took
+14 ms at p50 and up to 66 ms to reach the estimator through rclpy and Fast DDS, whatever the
+transport (README, the camera chain), a 0.1 MB JPEG 2 ms. The report breaks the latency into stages
+and says how much CPU each process used. Everything goes to `--out` as logs and JSON.
 """
 from __future__ import annotations
 
@@ -36,6 +42,8 @@ from .lifecycle import stop_children
 DIAG_PREFIX = "pose_estimator"
 MAX_WIDTH = 1280  # frames wider than a 720p camera's are scaled down to it before publishing (see above)
 SETTLE_S = 1.0  # the camera sends CameraInfo this long before the first frame (as a camera does)
+JPEG_QUALITY = 90  # --image-transport compressed
+PREDECODE_BYTES = 2 << 30  # the camera decodes up to this much video before it starts; beyond it, live
 
 
 def camera_size(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -53,20 +61,23 @@ def publisher_main(argv: list[str]) -> int:
     import rclpy
     from builtin_interfaces.msg import Time
     from rclpy.qos import QoSProfile, QoSReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from std_msgs.msg import Header
 
     from ..vision.camera import guess_intrinsics
     from ..vision.video import probe, read_frames
     from .stamps import sec_nanosec
     video, times_path, wait_s, limit, max_width = argv[0], argv[1], float(argv[2]), int(argv[3]), int(argv[4])
+    predecode = argv[5] == "1" if len(argv) > 5 else True
+    compressed = len(argv) > 6 and argv[6] == "compressed"
     info = probe(video)
     width, height = camera_size(info.width, info.height, max_width)
     K = guess_intrinsics(width, height).K
     rclpy.init()
     node = rclpy.create_node("stride_demo_camera")
     qos = QoSProfile(depth=2, reliability=QoSReliabilityPolicy.RELIABLE)
-    pub_img = node.create_publisher(Image, "/image_raw", qos)
+    pub_img = node.create_publisher(CompressedImage if compressed else Image,
+                                    "/image_raw/compressed" if compressed else "/image_raw", qos)
     pub_info = node.create_publisher(CameraInfo, "/camera_info", qos)
     frame_id = "camera_color_optical_frame"
 
@@ -81,22 +92,36 @@ def publisher_main(argv: list[str]) -> int:
     while time.time() < settle:
         pub_info.publish(camera_info(Header(frame_id=frame_id)))
         rclpy.spin_once(node, timeout_sec=0.1)
+
+    def frames():
+        for frame in read_frames(info, limit):
+            if width != info.width:
+                frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+            if compressed:  # as a camera delivering MJPEG, or image_transport's compressed plugin
+                frame = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
+            yield array.array("B", frame.tobytes())
+
+    predecoded = predecode and limit * width * height * 3 <= PREDECODE_BYTES
+    source = list(frames()) if predecoded else frames()
     sent: dict[str, float] = {}
+    cpu0 = time.process_time()
     t0 = time.time()
     start = time.perf_counter()
-    for i, frame in enumerate(read_frames(info, limit)):
-        if width != info.width:
-            frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    for i, data in enumerate(source):
         while time.perf_counter() < start + i / info.fps:
             time.sleep(0.0005)
         stamp = t0 + i / info.fps
         sec, ns = sec_nanosec(stamp)
         header = Header(stamp=Time(sec=sec, nanosec=ns), frame_id=frame_id)
         pub_info.publish(camera_info(header))
-        pub_img.publish(Image(header=header, height=height, width=width, encoding="bgr8", is_bigendian=0,
-                              step=width * 3, data=array.array("B", frame.tobytes())))
+        pub_img.publish(CompressedImage(header=header, format="jpeg", data=data) if compressed else
+                        Image(header=header, height=height, width=width, encoding="bgr8", is_bigendian=0,
+                              step=width * 3, data=data))
         sent[f"{stamp:.6f}"] = time.time()
-    Path(times_path).write_text(json.dumps({"t0": t0, "fps": info.fps, "sent": sent, "size": [width, height]}))
+    cpu = {"cpu_s": time.process_time() - cpu0, "wall_s": time.perf_counter() - start, "predecoded": predecoded,
+           "image_transport": "compressed" if compressed else "raw"}
+    Path(times_path).write_text(json.dumps({"t0": t0, "fps": info.fps, "sent": sent, "size": [width, height],
+                                            "camera": cpu}))
     time.sleep(0.5)
     node.destroy_node()
     rclpy.try_shutdown()
@@ -104,7 +129,8 @@ def publisher_main(argv: list[str]) -> int:
 
 
 def run_video_demo(video: str, seconds: float = 20.0, lag: int = 0, out_dir: str = "stride_demo",
-                   model: str | None = None, max_width: int = MAX_WIDTH) -> dict:
+                   model: str | None = None, max_width: int = MAX_WIDTH, predecode: bool = True,
+                   image_transport: str = "compressed") -> dict:
     try:
         import rclpy  # noqa: F401
     except ImportError:
@@ -121,6 +147,7 @@ def run_video_demo(video: str, seconds: float = 20.0, lag: int = 0, out_dir: str
     env = _env(domain)
     w, h = camera_size(info.width, info.height, max_width)
     print(f"demo: {limit} frames ({limit / info.fps:.1f} s) of {video} as a live {w}x{h} camera at {info.fps:g} fps "
+          f"({'JPEG, sensor_msgs/CompressedImage' if image_transport == 'compressed' else 'raw sensor_msgs/Image'}) "
           f"-> pose_estimator -> stride_refiner; ROS_DOMAIN_ID={domain}")
     times_path = out / "camera_sent.json"  # what the camera process sent, when (written when it is done)
     times_path.unlink(missing_ok=True)
@@ -131,14 +158,16 @@ def run_video_demo(video: str, seconds: float = 20.0, lag: int = 0, out_dir: str
         refiner_args += ["-p", f"model_path:={model}"]
     procs = {
         "estimator": subprocess.Popen([py, "-m", "stride_ros.ros.estimator_node", "--ros-args", "-p",
-                                       "image_qos:=reliable"], env=env, stdout=logs["estimator"],
+                                       "image_qos:=reliable", "-p", f"image_transport:={image_transport}"],
+                                      env=env, stdout=logs["estimator"],
                                       stderr=subprocess.STDOUT, start_new_session=True),
         "refiner": subprocess.Popen(refiner_args, env=env, stdout=logs["refiner"], stderr=subprocess.STDOUT,
                                     start_new_session=True),
     }
     try:
-        received = _listen(domain, limit, info.fps, out, procs, lambda: subprocess.Popen(
-            [py, "-m", "stride_ros.ros.video_demo", video, str(times_path), "60", str(limit), str(max_width)], env=env,
+        received = _listen(domain, limit, info.fps, out, procs, image_transport, lambda: subprocess.Popen(
+            [py, "-m", "stride_ros.ros.video_demo", video, str(times_path), "60", str(limit), str(max_width),
+             str(int(predecode)), image_transport], env=env,
             start_new_session=True))
     finally:
         stop_children(procs.values())
@@ -153,7 +182,7 @@ def _ready(lnode, topic: str, n: int) -> bool:
     return lnode.count_subscribers(topic) >= n
 
 
-def _listen(domain: int, n: int, fps: float, out: Path, procs: dict, start_camera) -> dict:
+def _listen(domain: int, n: int, fps: float, out: Path, procs: dict, image_transport: str, start_camera) -> dict:
     """Wait until both nodes are up, start the camera, collect every message with its arrival time."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -166,7 +195,7 @@ def _listen(domain: int, n: int, fps: float, out: Path, procs: dict, start_camer
     lnode = rclpy.create_node("stride_demo_listener", context=ctx)
     ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
     ex.add_node(lnode)
-    got: dict[str, list] = {"/human_pose": [], "/human_pose_refined": [], "/diagnostics": []}
+    got: dict = {"/human_pose": [], "/human_pose_refined": [], "/diagnostics": []}
     qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
     for topic, typ in (("/human_pose", PointCloud2), ("/human_pose_refined", PointCloud2),
                        ("/diagnostics", DiagnosticArray)):
@@ -174,7 +203,8 @@ def _listen(domain: int, n: int, fps: float, out: Path, procs: dict, start_camer
     camera = None
     try:
         deadline = time.time() + 90
-        while not (_ready(lnode, "/image_raw", 1) and _ready(lnode, "/human_pose", 2)):  # estimator, refiner
+        image_topic = "/image_raw/compressed" if image_transport == "compressed" else "/image_raw"
+        while not (_ready(lnode, image_topic, 1) and _ready(lnode, "/human_pose", 2)):  # estimator, refiner
             ex.spin_once(timeout_sec=0.1)
             for name, p in procs.items():
                 if p.poll() is not None:
@@ -183,6 +213,7 @@ def _listen(domain: int, n: int, fps: float, out: Path, procs: dict, start_camer
                 raise InputError(f"the nodes did not come up within 90 s; logs in {out}")
         ex.spin_once(timeout_sec=1.0)
         camera = start_camera()
+        cpu_from: dict[str, float] = {}  # CPU time of each node once the first skeleton is out
         bar = tqdm(total=n, desc="refined frames received", unit="frame",
                    mininterval=0.1 if sys.stderr.isatty() else 10.0)
         deadline = time.time() + 90 + n / fps
@@ -190,10 +221,16 @@ def _listen(domain: int, n: int, fps: float, out: Path, procs: dict, start_camer
         while time.time() < deadline:
             ex.spin_once(timeout_sec=0.05)
             bar.update(len(got["/human_pose_refined"]) - bar.n)
+            if not cpu_from and got["/human_pose"]:
+                cpu_from = _cpu_now(procs)
             for name, p in procs.items():
                 if p.poll() is not None:
                     raise InputError(f"the {name} node exited (code {p.returncode}); see {out / (name + '.log')}")
             if camera.poll() is not None:  # camera done: a little longer for the last frames
+                if done_at is None and cpu_from:
+                    end = _cpu_now(procs)
+                    got["cpu_cores"] = {k: (end[k] - cpu_from[k]) / (end["wall"] - cpu_from["wall"])
+                                        for k in end if k != "wall"}
                 done_at = done_at or time.time()
                 if time.time() > done_at + 3.0:
                     break
@@ -209,6 +246,14 @@ def _listen(domain: int, n: int, fps: float, out: Path, procs: dict, start_camer
             except subprocess.TimeoutExpired:
                 os.killpg(camera.pid, signal.SIGKILL)
     return got
+
+
+def _cpu_now(procs: dict) -> dict[str, float]:
+    from ..core.resources import cpu_seconds
+    now = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+    now["listener"] = cpu_seconds(os.getpid())
+    now["wall"] = time.perf_counter()
+    return now
 
 
 def _poses(msgs: list, index: dict[str, int], n: int) -> tuple[np.ndarray, dict[int, float]]:
@@ -259,6 +304,17 @@ def _report(sent: dict, received: dict, out: Path, lag: int) -> dict:
     raw_answered[~both] = np.nan  # score both on the frames that have both
     q = compare(raw_answered, refined)
     pub_delay = np.array([sent["sent"][s] - float(s) for s in stamps]) * 1000  # capture stamp -> published
+    refiner_ms = np.array([ref_at[k] - est_at[k] for k in answered]) * 1000  # /human_pose -> refined, as received
+    num = lambda key: float(diag.get(key, "nan").replace("-", "nan"))  # noqa: E731
+    stages = {"camera_publish": (float(np.percentile(pub_delay, 50)), float(np.percentile(pub_delay, 99))),
+              **{stage: (num(f"{stage}_ms_p50"), num(f"{stage}_ms_p99")) for stage in ("transport", "wait", "convert")},
+              "blazepose_placement": (num("estimator_ms_p50"), num("estimator_ms_p99")),
+              "publish": (num("publish_ms_p50"), num("publish_ms_p99")),
+              "refiner": (float(np.percentile(refiner_ms, 50)), float(np.percentile(refiner_ms, 99)))}
+    cam = sent.get("camera", {})
+    cores = dict(received.get("cpu_cores", {}))
+    if cam.get("wall_s"):
+        cores["camera"] = cam["cpu_s"] / cam["wall_s"]
     received_by_node = int(diag.get("frames_in", len(est_at)))
     busy = int(diag.get("dropped_busy", 0))
     res = {
@@ -273,6 +329,8 @@ def _report(sent: dict, received: dict, out: Path, lag: int) -> dict:
         "estimator_rate_hz": float(rate), "estimator_compute_ms_p50": compute_ms, "estimator_period_ms": period_ms,
         "latency_p99_within_1_5_periods": bool(np.percentile(lat, 99) <= 1.5 * period_ms),
         "camera_fps": sent["fps"], "image_size": sent["size"], "lag": lag, **q,
+        "stages_ms_p50_p99": stages, "cpu_cores": cores, "camera_predecoded": cam.get("predecoded"),
+        "image_transport": cam.get("image_transport"),
         "estimator_diagnostics": diag,
     }
     (out / "video_demo.json").write_text(json.dumps(res, indent=2))
@@ -284,6 +342,11 @@ def _report(sent: dict, received: dict, out: Path, lag: int) -> dict:
         f"p50 {res['latency_ms_p50']:.1f} ms, p99 {res['latency_ms_p99']:.1f} ms "
         f"(stamp -> /human_pose: p99 {res['estimator_latency_ms_p99']:.1f} ms; the camera process itself took "
         f"p99 {res['camera_publish_ms_p99']:.1f} ms to publish a frame)",
+        "where the time goes (p50 / p99 ms; transport counts from the stamp, so it includes the camera's "
+        "publishing): " + ", ".join(f"{k.replace('_', ' ')} {a:.1f} / {b:.1f}" for k, a, b in
+                                    ((k, *v) for k, v in stages.items())),
+        "CPU while streaming (cores of " + str(os.cpu_count()) + "): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in sorted(cores.items())),
         f"estimator: {rate:.1f} frames/s ({period_ms:.1f} ms per frame, {compute_ms:.1f} ms of it BlazePose + "
         "placement); "
         f"latency p99 {'<=' if res['latency_p99_within_1_5_periods'] else '>'} 1.5 periods ({1.5 * period_ms:.1f} ms)",

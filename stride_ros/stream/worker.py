@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.resources import release_free_heap
 from ..model.backends import Runner, canonical_cache
 from ..model.dstformer import DSTformer, ModelConfig
 from ..offline.adapt import AdaptConfig, adapt_model, loss_limb
@@ -267,6 +268,7 @@ def _child_main(jobs, results, base_sd: dict, model_cfg: dict, parent: int) -> N
         if not res.ok:
             frames.pop(req.key, None)
             results.put(("result", req.key, res, None, -1, None))
+            release_free_heap()
             continue
         model = DSTformer(base.cfg)
         model.load_state_dict(res.state_dict)
@@ -294,6 +296,8 @@ def _child_main(jobs, results, base_sd: dict, model_cfg: dict, parent: int) -> N
         next_id += 1
         weights[req.key] = (next_id, res.state_dict)
         results.put(("result", req.key, res, canonical_cache(st), upto, next_id))
+        del model, st, res
+        release_free_heap()  # a burst's autograd buffers are freed now: hand the pages back
 
 
 class ProcessWorker(AdaptationWorker):
@@ -382,6 +386,7 @@ class ProcessWorker(AdaptationWorker):
             if self._retired:
                 runner = self._retired.popleft()
                 del runner  # the session's destructor runs here, between two frames
+                release_free_heap()  # sessions are built on another thread: glibc keeps their pages otherwise
 
     def _catch_up(self, key: int, runner: Runner, state: Any, upto: int, max_rounds: int = 20) -> tuple[Any, int]:
         """Replay the person's frames newer than `upto` until at most one is missing: building a
