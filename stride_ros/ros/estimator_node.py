@@ -137,8 +137,9 @@ def compressed_to_rgb(msg) -> np.ndarray:
     """sensor_msgs/CompressedImage (JPEG, PNG: whatever OpenCV decodes) -> [H, W, 3] uint8 RGB.
     UnsupportedEncoding for data OpenCV cannot decode."""
     import cv2
-    data = np.frombuffer(msg.data if hasattr(msg.data, "buffer_info") or isinstance(msg.data, bytes)
-                         else bytes(msg.data), np.uint8)
+
+    from .overlay import message_bytes
+    data = message_bytes(msg.data)
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if bgr is None:
         raise UnsupportedEncoding(f"compressed image ({msg.format!r}, {data.size} bytes) could not be decoded")
@@ -325,10 +326,11 @@ class EstimatorNode(Node):
         self.done_at.append(now)
         for stage, dt in (("wait", t_take - t_recv), ("convert", t_rgb - t_take), ("publish", now - t_est)):
             self.stages[stage].append(dt)
-        age, transport = self._now() - stamp_of(msg), t_recv_clock - stamp_of(msg)
+        stamp = stamp_of(msg)
+        age = self._now() - stamp
         if 0 <= age < 60:  # clocks that disagree (a replay, another machine) say nothing
             self.ages.append(age)
-            self.stages["transport"].append(transport)
+            self.stages["transport"].append(t_recv_clock - stamp)
         if not est.found and est.issues:  # BlazePose saw someone the placement could not put in front of the camera
             self._count("placement_failed", "; ".join(est.issues) + " (published as nobody)")
         if est.found:

@@ -30,13 +30,18 @@ def image_to_numpy(msg) -> np.ndarray:
     return image_view(msg).copy()
 
 
+def message_bytes(data) -> np.ndarray:
+    """A message's uint8[] field as a numpy view: rclpy hands an array.array, users may set bytes (a
+    list of ints is copied)."""
+    buffer = data if isinstance(data, (bytes, bytearray, memoryview)) or hasattr(data, "buffer_info") else bytes(data)
+    return np.frombuffer(buffer, np.uint8)
+
+
 def image_view(msg) -> np.ndarray:
     """HxWxC uint8 view of the message's own buffer, no copy (a 720p image is 2.7 MB: each copy
     costs about a millisecond). Valid while the message lives; copy to keep it."""
     c = _CHANNELS[msg.encoding]
-    data = msg.data
-    buf = np.frombuffer(data if isinstance(data, (bytes, bytearray, memoryview)) or hasattr(data, "buffer_info")
-                        else bytes(data), np.uint8)
+    buf = message_bytes(msg.data)
     rows = buf[: msg.height * msg.step].reshape(msg.height, msg.step)[:, : msg.width * c]
     return rows.reshape(msg.height, msg.width, c)
 
