@@ -281,7 +281,7 @@ def test_camera_launch_file_structure():
     args = {c.args[0].value: {k.arg: k.value for k in c.keywords} for c in calls
             if getattr(c.func, "id", "") == "DeclareLaunchArgument"}
     assert set(args) == {"image_topic", "image_transport", "camera_info_topic", "image_qos", "pose_topic",
-                         "refined_topic", "params_file", "namespace", "overlay", "use_sim_time"}
+                         "refined_topic", "params_file", "namespace", "overlay", "use_sim_time", "max_people"}
     for name, kw in args.items():  # every argument documented, with a default
         assert "default_value" in kw and "description" in kw, name
         assert name in ast.get_docstring(tree), name

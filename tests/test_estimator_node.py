@@ -138,8 +138,9 @@ def warm_up(client: Client, pub_img, pub_info, blank: np.ndarray, answer_topic: 
 
 
 def test_camera_to_refined_skeleton_over_dds_on_the_clip(procs, client, clip_frames):
-    """Every frame answered in order, no NaN out, the refined skeleton continuous where BlazePose loses
-    him, its bones steadier and its motion smoother than the estimator's. Frames are sent one at a time
+    """Every frame answered in order, no NaN out, the man's id back when BlazePose finds him again after
+    following the woman for a second, his refined skeleton continuous where BlazePose loses him, its
+    bones steadier and its motion smoother than the estimator's. Frames are sent one at a time
     (the next once the refined answer for this one arrived): this is about what comes out, not speed."""
     est = procs("estimator", "image_qos:=reliable", "diagnostics_period_s:=0.5")
     ref = procs("refiner", "lag_frames:=0", "input_qos:=reliable", "publish_markers:=false")
@@ -170,21 +171,33 @@ def test_camera_to_refined_skeleton_over_dds_on_the_clip(procs, client, clip_fra
     assert [round(stamp_of(m), 6) for _, m in raw_msgs] == sent
     assert {m.header.frame_id for _, m in raw_msgs} == {FRAME_ID}
 
-    def poses_of(msgs) -> np.ndarray:
-        out = np.full((len(msgs), NUM_JOINTS, 3), np.nan, np.float32)
+    def tracks_of(msgs) -> dict[int, np.ndarray]:
+        """{track_id: [T, 17, 3]}, NaN in the frames whose cloud does not hold that id."""
+        out: dict[int, np.ndarray] = {}
         for k, (_, m) in enumerate(msgs):
-            people = cloud_to_persons(m)
-            assert len(people) <= 1  # one person
-            if people:
-                out[k] = next(iter(people.values()))[0]
+            for tid, (poses, _) in cloud_to_persons(m).items():
+                out.setdefault(tid, np.full((len(msgs), NUM_JOINTS, 3), np.nan, np.float32))[k] = poses
         return out
 
-    raw, refined = poses_of(raw_msgs), poses_of(client.received["/human_pose_refined"])
+    raw_ids = [list(cloud_to_persons(m)) for _, m in raw_msgs]
+    assert all(len(ids) <= 1 for ids in raw_ids)  # max_people 1 (the default): one person at most
+    seen_any = np.array([bool(ids) for ids in raw_ids])
+    assert seen_any.sum() >= 200, seen_any.sum()
+    first = int(np.argmax(seen_any))
+    last = int(np.flatnonzero(seen_any)[-1])
+    # BlazePose follows the man, loses him mid-flip and takes up the woman (another person: another id),
+    # then finds the man again on the grass: the association gives him his id back
+    raw_tracks = tracks_of(raw_msgs)
+    man = raw_ids[first][0]
+    assert raw_ids[last] == [man] and len(raw_tracks) == 2, [ids for ids in raw_ids]
+    raw = raw_tracks[man]
     seen = ~np.isnan(raw).any((1, 2))
-    assert seen.sum() >= 200, seen.sum()
-    first = int(np.argmax(seen))
-    assert not np.isnan(refined[first:]).any()  # no NaN out, and no frame without her once she was seen
-    assert np.isnan(refined[:first]).all()  # before anyone was seen: empty clouds (nothing to refine)
+    refined_msgs = client.received["/human_pose_refined"]
+    assert all(np.isfinite(p).all() for _, m in refined_msgs for p, _ in cloud_to_persons(m).values())  # no NaN out
+    refined_tracks = tracks_of(refined_msgs)
+    assert all(np.isnan(v[:first]).all() for v in refined_tracks.values())  # before anyone was seen: empty clouds
+    refined = next(v for v in refined_tracks.values() if not np.isnan(v[first]).any())  # the man's refined track
+    assert not np.isnan(refined[first:]).any()  # in every frame once he was seen: coasting while he is lost
     # continuous where BlazePose loses him (mid-flip, and behind the tree trunk at the end): the
     # refined skeleton goes on moving as before instead of vanishing or jumping. (Out of a gap it
     # follows wherever BlazePose finds him again. The first second is left out: BlazePose's body
@@ -205,9 +218,46 @@ def test_camera_to_refined_skeleton_over_dds_on_the_clip(procs, client, clip_fra
     assert client.spin_until(lambda: int(diag_values(client, "pose_estimator").get("frames_estimated", 0))
                              >= CLIP_FRAMES, 10)
     kv = diag_values(client, "pose_estimator")
-    assert int(kv["frames_with_person"]) == seen.sum() and int(kv.get("dropped_busy", 0)) == 0, kv
+    assert int(kv["frames_with_person"]) == seen_any.sum() and int(kv.get("dropped_busy", 0)) == 0, kv
     assert float(kv["rate_hz"]) > 0 and float(kv["reprojection_px_mean"]) < 15.0, kv
     assert "Traceback" not in est.output() + ref.output()
+
+
+def test_several_people_each_published_with_a_track_id_that_holds(procs, client, clip_frames):
+    """max_people:=2 on the clip's frames 40-129 (both people in view, counted by eye: test_multi_person.py),
+    one image at a time: most clouds carry both people, each with its own track_id, and the ids stay the
+    same two for the whole stretch (the woman walks across, the man moves on the box)."""
+    est = procs("estimator", "image_qos:=reliable", "camera_info_topic:=''", "max_people:=2",
+                "diagnostics_period_s:=0.3")
+    pub_img = client.node.create_publisher(Image, "/image_raw", RELIABLE)
+    client.subscribe(PointCloud2, "/human_pose", RELIABLE)
+    client.subscribe(DiagnosticArray, "/diagnostics", RELIABLE)
+    wait_for_match(client, [pub_img])
+    out = client.received["/human_pose"]
+    t0 = time.time()
+    pub_img.publish(image_msg(np.zeros_like(clip_frames[0]), t0 - 10))  # warm up the graph (nobody)
+    assert client.spin_until(lambda: out, 60), est.output()[-2000:]
+    out.clear()
+    frames = range(40, 130)
+    for k, i in enumerate(frames):
+        pub_img.publish(image_msg(clip_frames[i], t0 + i / FPS))
+        assert client.spin_until(lambda: len(out) > k, 30), f"frame {i}: no answer\n{est.output()[-2000:]}"
+    people = [cloud_to_persons(m) for _, m in out]
+    assert all("track_id" in {f.name for f in m.fields} for _, m in out)
+    both = [p for p in people if len(p) == 2]
+    assert len(both) >= 0.8 * len(frames), [len(p) for p in people]
+    ids = set().union(*(set(p) for p in people))
+    assert len(ids) == 2, ids  # the same two identities throughout
+    for p in both:  # two different people: their pelvises are metres apart, not a skeleton twice
+        a, b = (poses[0] for poses, _ in p.values())
+        assert np.linalg.norm(a - b) > 0.5
+    assert client.spin_until(lambda: int(diag_values(client, "pose_estimator").get("frames_estimated", 0))
+                             >= len(frames) + 1, 10)
+    client.spin_for(0.5)
+    kv = diag_values(client, "pose_estimator")
+    assert int(kv["frames_with_several"]) == len(both) and int(kv["people_most"]) == 2, kv
+    assert int(kv["persons_published"]) == sum(len(p) for p in people), kv
+    assert "up to 2 people" in est.output() and "Traceback" not in est.output()
 
 
 def test_never_queues_works_on_the_newest_image_and_counts_what_it_skipped(procs, client, clip_frames):
@@ -284,11 +334,13 @@ def test_bad_images_and_camera_info_are_counted_and_the_node_keeps_running(procs
     assert "Traceback" not in log
 
 
-def test_bad_parameter_is_one_line_and_exit_2(procs):
-    est = procs("estimator", "image_qos:=fast")
+@pytest.mark.parametrize("param", ["image_qos:=fast", "max_people:=0"])
+def test_bad_parameter_is_one_line_and_exit_2(procs, param):
+    est = procs("estimator", param)
     assert est.proc.wait(timeout=60) == 2
     out = est.output().strip().splitlines()
-    assert out and "parameter image_qos" in out[-1] and "Traceback" not in est.output(), out
+    name = param.split(":=")[0]
+    assert out and f"parameter {name}" in out[-1] and "Traceback" not in est.output(), out
 
 
 def test_video_demo_runs_the_live_chain_and_reports(tmp_path):

@@ -21,6 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lead-ms", type=nonneg_float, default=0.0,
                    help="also run every row with this forecast lead (latency compensation), side by side")
     add_model_args(p)
+    p.add_argument("--estimator", metavar="VIDEO",
+                   help="instead: the camera-fed estimator's speed at 1280x720 on frames composed from this video "
+                   "(the video, and two copies side by side), by people found per frame (e.g. Sports2D's demo.mp4)")
+    p.add_argument("--max-people", type=positive_int, default=4,
+                   help="with --estimator: the multi-person estimator's max_people (default 4)")
+    p.add_argument("--no-tiles", action="store_true", help="with --estimator: the multi-person estimator without tiles")
     p.add_argument("--json", help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true")
 
@@ -28,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(a: argparse.Namespace) -> int:
     from ..eval.bench import format_bench, run_bench, save
 
+    if a.estimator:
+        return run_estimator(a)
     backends = [b.strip() for b in a.backends.split(",") if b.strip()]
     for b in backends:
         if b not in BACKEND_KINDS:
@@ -50,5 +58,28 @@ def run(a: argparse.Namespace) -> int:
     print(format_bench(res))
     if a.json:
         save(res, a.json)
+        print(f"wrote {a.json}")
+    return 0
+
+
+def run_estimator(a: argparse.Namespace) -> int:
+    """`--estimator VIDEO`: the estimator's frame rate by people in view (eval/estimator_bench.py)."""
+    import json
+
+    from ..eval.estimator_bench import format_estimator_bench, run_estimator_bench
+    from ..vision.blazepose import import_mediapipe
+    from ..vision.multipose import MAX_PEOPLE
+    from ..vision.video import probe
+    if a.max_people > MAX_PEOPLE:
+        raise InputError(f"--max-people {a.max_people}: at most {MAX_PEOPLE}")
+    if a.json:
+        out_path(a.json, [a.estimator], ".json")
+    import_mediapipe()
+    probe(a.estimator, a.frames)  # a missing, corrupt or truncated video: one line, before any work
+    res = run_estimator_bench(a.estimator, a.frames, a.max_people, not a.no_tiles, progress=not a.quiet)
+    print(format_estimator_bench(res))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
         print(f"wrote {a.json}")
     return 0

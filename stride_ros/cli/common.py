@@ -132,14 +132,54 @@ def progress(total: int | None, desc: str, unit: str = "frame"):
     return tqdm(total=total or None, desc=desc, unit=unit, mininterval=0.1 if sys.stderr.isatty() else 10.0)
 
 
+def add_source_args(p: argparse.ArgumentParser, what: str = "input") -> None:
+    """Where the frames come from (estimate, video): a video file or a stream URL, or --camera N."""
+    p.add_argument("video", nargs="?", default=None,
+                   help=f"{what}: a video file (anything OpenCV decodes: mp4, avi, mkv, ...) or a stream URL "
+                   "(rtsp://, http(s)://, e.g. an IP camera's MJPEG or RTSP address)")
+    p.add_argument("--camera", type=nonneg_int, metavar="N", default=None,
+                   help="a camera instead of a file: V4L2/webcam device index N (/dev/videoN); stop with Ctrl-C "
+                   "or --max-frames")
+
+
+def open_source(video: str | None, camera: int | None, max_frames: int | None = None):
+    """The source opened and its first frame read (vision/capture.py): a missing camera, a URL that does not
+    answer, a corrupt file: one line, before any work. A file is probed first (truncation up front)."""
+    from ..vision.capture import Capture, source_of
+    from ..vision.video import probe
+    source = source_of(video, camera)
+    if source.kind == "file":
+        probe(source.target, max_frames)
+    return Capture(source)
+
+
 def add_estimator_args(p: argparse.ArgumentParser) -> None:
     """The camera-fed estimator's options (estimate, video, demo --video)."""
+    from ..vision.estimator import DEFAULT_MAX_PEOPLE
+    from ..vision.multipose import MAX_PEOPLE
     p.add_argument("--intrinsics", metavar="FX,FY,CX,CY|YAML",
                    help="camera intrinsics in pixels, or a ROS camera_info YAML (camera_matrix) / a YAML with "
                    "fx, fy, cx, cy (default: a guess, focal length = image width, principal point = centre)")
     p.add_argument("--no-smoothing", action="store_true",
-                   help="turn off MediaPipe's own landmark smoothing (on by default, as MediaPipe ships it)")
+                   help="turn off MediaPipe's own landmark smoothing (on by default, as MediaPipe ships it; it "
+                   "exists for one person only)")
+    p.add_argument("--max-people", type=_number(int, 1, hi=MAX_PEOPLE, what="people count"),
+                   default=DEFAULT_MAX_PEOPLE, metavar="N",
+                   help="find up to N people per frame, each with a track id (default 1: the single-person "
+                   "estimator, about half the cost per frame; N > 1 writes the multi-person pose file form)")
+    p.add_argument("--no-tiles", action="store_true",
+                   help="with --max-people > 1: look for people in the whole frame at once, not in two overlapping "
+                   "square tiles of a wide frame (cheaper; people far from the camera are found less often)")
     p.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames")
+
+
+def check_estimator(max_people: int) -> None:
+    """Before any work: MediaPipe installed, and for several people the model bundle built (one line if not)."""
+    from ..vision.blazepose import import_mediapipe
+    import_mediapipe()
+    if max_people > 1:
+        from ..vision.bundle import pose_bundle
+        pose_bundle()
 
 
 def video_intrinsics(text: str | None, width: int, height: int, what: str):
@@ -152,20 +192,43 @@ def video_intrinsics(text: str | None, width: int, height: int, what: str):
     return intr
 
 
-def estimate_video(info, intr, smooth: bool = True, limit: int | None = None, desc: str = "estimating"):
-    """The estimator over a probed video, with a progress bar: the per-frame Series."""
+def estimate_video(capture, intr, smooth: bool = True, limit: int | None = None, desc: str = "estimating",
+                   max_people: int = 1, tiles: bool = True):
+    """The estimator over an opened source (vision/capture.py), with a progress bar: the per-frame Series.
+    The frames' stamps are in `capture.stamps` (the first len(Series) of them). A live source stops at
+    `limit`, when it stops sending (capture.stop_reason says so), or on Ctrl-C: what was estimated is kept.
+    max_people > 1: every person found, with the track ids of the association the refiner runs
+    (stream/identify.py), in the multi-person form (Series.of_people)."""
+    from ..stream.association import Associator
+    from ..stream.identify import identify
     from ..vision.estimator import PoseEstimator, Series
-    from ..vision.video import read_frames, to_rgb
-    est = PoseEstimator(smooth=smooth)
-    total = min(info.frames, limit) if limit and info.frames else (limit or info.frames)
-    out = []
+    from ..vision.video import to_rgb
+    try:
+        est = PoseEstimator(smooth=smooth, max_people=max_people, tiles=tiles)
+    except BaseException:
+        capture.close()
+        raise
+    assoc = Associator(fps=capture.fps)
+    n = capture.frames_announced
+    total = min(n, limit) if limit and n else (limit or n)
+    out, ids = [], []
     try:
         with progress(total, desc) as bar:
-            for frame in read_frames(info, limit):
-                out.append(est(to_rgb(frame), intr))
+            for frame in capture.frames(limit):
+                if max_people == 1:
+                    out.append(est(to_rgb(frame.bgr), intr))
+                else:
+                    people = est.people(to_rgb(frame.bgr), intr, frame.stamp)
+                    ids.append(identify(assoc, frame.stamp, people).ids)
+                    out.append(people)
                 bar.update(1)
+    except KeyboardInterrupt:
+        if not capture.live:
+            raise
+        capture.stop_reason = f"stopped by Ctrl-C after {len(out)} frames"
     finally:
         est.close()
+        capture.close()
     if not out:
-        raise InputError(f"{info.path}: no frame could be decoded")
-    return Series.of(out)
+        raise InputError(f"{capture.source}: no frame could be decoded")
+    return Series.of(out) if max_people == 1 else Series.of_people(out, ids)

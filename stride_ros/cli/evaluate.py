@@ -9,6 +9,8 @@ from functools import partial
 
 from ..core.errors import InputError
 from .common import add_model_args, nonneg_int, out_path, positive_int
+from .evaluate_chain import add_chain_arguments, run_chain_cli
+from .evaluate_crowd import add_crowd_arguments, run_crowd
 
 HELP = "accuracy benchmark: estimator output (simulated or real) -> every method -> metrics"
 
@@ -37,9 +39,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", help="write an error-over-time PNG of one clip here")
     p.add_argument("--plot-clip", help="clip for --plot (default: the first)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_crowd_arguments(p)
+    add_chain_arguments(p)
 
 
 def run(a: argparse.Namespace) -> int:
+    if a.crowd:
+        return run_crowd(a)
+    if a.chain is not None:
+        return run_chain_cli(a)
     from ..eval.benchmark import (
         clips_from_paths,
         clips_from_split,

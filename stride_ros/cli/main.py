@@ -11,6 +11,7 @@ import sys
 from ..core.errors import InputError
 from . import (
     bench,
+    build_interfaces,
     convert,
     demo,
     estimate,
@@ -31,7 +32,7 @@ from .common import Parser
 VERBS = {  # name -> module, in the order `--help` lists them
     "demo": demo, "refine": refine, "estimate": estimate, "video": video, "evaluate": evaluate, "bench": bench,
     "train": train, "export": export, "replay": replay, "make-bag": make_bag, "convert": convert,
-    "tune-baselines": tune_baselines, "fit-zoo": fit_zoo, "soak": soak,
+    "tune-baselines": tune_baselines, "fit-zoo": fit_zoo, "soak": soak, "build-interfaces": build_interfaces,
 }
 
 

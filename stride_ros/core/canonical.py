@@ -62,6 +62,7 @@ class Canonicaliser:
     """Causal per-track estimate of the canonical rotation. `update` once per frame (observed or not)."""
     fps: float = 30.0
     tau_s: float = 2.0
+    fixed_up: np.ndarray | None = None  # a known "up" (the floor's normal): used instead of the body's
     up: np.ndarray | None = None
     forward: np.ndarray | None = None
     R: np.ndarray | None = None
@@ -71,8 +72,10 @@ class Canonicaliser:
         [0, 1], the frame's confidence: low-confidence answers barely move the frame) and return
         R [3, 3] (rows: canonical x, y, z in input coordinates; identity before any data)."""
         k = (1.0 - float(np.exp(-1.0 / (self.tau_s * self.fps)))) * float(np.clip(weight, 0.0, 1.0))
+        if self.fixed_up is not None:
+            self.up = self.fixed_up
         if pose is not None and present is not None and k > 0:
-            u = body_up(pose, present)
+            u = body_up(pose, present) if self.fixed_up is None else None
             if u is not None:
                 self.up = u if self.up is None else _blend(self.up, u, k)
             if self.up is not None:

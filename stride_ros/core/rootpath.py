@@ -136,6 +136,14 @@ class RootFilter:
         if len(self._hist) > self.history:
             self._hist.pop(0)
 
+    def peek(self, dt: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The pelvis predicted dt seconds after the newest frame and its covariance [3, 3], without
+        changing anything: what association gates a detection against before it is committed."""
+        if self.x is None:
+            return None
+        F, Q = self._transition(dt)
+        return (F @ self.x)[:3], (F @ self.P @ F.T + Q)[:3, :3]
+
     @property
     def started(self) -> bool:
         return self.x is not None

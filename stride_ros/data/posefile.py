@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""Pose-sequence files (.npz) as the interface contract defines them (README): poses [T,17,3] float32 (NaN missing),
-fps, optional confidence [T,17] and stamps [T]."""
+"""Pose-sequence files (.npz) as the interface contract defines them (CONTRACT.md): poses [T,17,3] float32
+(NaN missing), fps, optional confidence [T,17] and stamps [T]; for several people poses [T,N,17,3],
+confidence [T,N,17] and track_ids [T,N] (-1: no id / empty slot; without them the slot order means
+nothing)."""
 from __future__ import annotations
 
 import zipfile
@@ -15,13 +17,19 @@ from ..core.skeleton import NUM_JOINTS
 
 @dataclass
 class PoseSequence:
-    poses: np.ndarray  # [T, 17, 3] float32
+    poses: np.ndarray  # [T, 17, 3] float32, or [T, N, 17, 3] for several people
     fps: float
-    confidence: np.ndarray | None = None  # [T, 17] float32
+    confidence: np.ndarray | None = None  # [T, (N,) 17] float32
     stamps: np.ndarray | None = None  # [T] float64 seconds
+    track_ids: np.ndarray | None = None  # [T, N] int, -1 = no id / empty slot (several people only)
 
     def __len__(self) -> int:
         return self.poses.shape[0]
+
+    @property
+    def several(self) -> bool:
+        """The several-people form [T, N, 17, 3]."""
+        return self.poses.ndim == 4
 
     def confidence_or_default(self) -> np.ndarray:
         """Where no confidence is given, a present joint is fully trusted and a NaN one is absent."""
@@ -55,8 +63,9 @@ def load_poses(path: str | Path) -> PoseSequence:
     if "poses" not in data:
         raise InputError(f"{path}: no 'poses' array (keys: {sorted(data)})")
     poses = data["poses"]
-    if poses.ndim != 3 or poses.shape[1:] != (NUM_JOINTS, 3):
-        raise InputError(f"{path}: 'poses' has shape {tuple(poses.shape)}, expected [T, {NUM_JOINTS}, 3]")
+    if poses.ndim not in (3, 4) or poses.shape[-2:] != (NUM_JOINTS, 3):
+        raise InputError(f"{path}: 'poses' has shape {tuple(poses.shape)}, expected [T, {NUM_JOINTS}, 3] (one "
+                         f"person) or [T, N, {NUM_JOINTS}, 3] (several)")
     if poses.shape[0] == 0:
         raise InputError(f"{path}: 'poses' holds no frames")
     if not np.issubdtype(poses.dtype, np.floating):
@@ -70,17 +79,26 @@ def load_poses(path: str | Path) -> PoseSequence:
         raise InputError(f"{path}: 'poses' contains infinite values")
     check_metres(poses, path)
     T = poses.shape[0]
+    lead = poses.shape[:-2]
     conf = data.get("confidence")
     if conf is not None:
-        if conf.shape != (T, NUM_JOINTS):
-            raise InputError(f"{path}: 'confidence' has shape {tuple(conf.shape)}, expected [{T}, {NUM_JOINTS}]")
+        if conf.shape != (*lead, NUM_JOINTS):
+            raise InputError(f"{path}: 'confidence' has shape {tuple(conf.shape)}, expected {[*lead, NUM_JOINTS]}")
         conf = np.nan_to_num(conf.astype(np.float32), nan=0.0).clip(0, 1)
+    ids = data.get("track_ids")
+    if ids is not None and poses.ndim == 4:
+        if ids.shape != lead or not np.issubdtype(ids.dtype, np.integer):
+            raise InputError(f"{path}: 'track_ids' must be integers of shape {list(lead)}, got {tuple(ids.shape)} "
+                             f"{ids.dtype}")
+        ids = ids.astype(np.int64)
+    else:
+        ids = None
     stamps = data.get("stamps")
     if stamps is not None:
         if stamps.shape != (T,):
             raise InputError(f"{path}: 'stamps' has shape {tuple(stamps.shape)}, expected [{T}]")
         stamps = stamps.astype(np.float64)
-    return PoseSequence(poses.astype(np.float32), fps, conf, stamps)
+    return PoseSequence(poses.astype(np.float32), fps, conf, stamps, ids)
 
 
 def check_metres(poses: np.ndarray, path: str | Path) -> None:
@@ -113,6 +131,8 @@ def save_poses(path: str | Path, seq: PoseSequence, protect: tuple[Path, ...] = 
         arrays["confidence"] = seq.confidence.astype(np.float32)
     if seq.stamps is not None:
         arrays["stamps"] = seq.stamps.astype(np.float64)
+    if seq.track_ids is not None:
+        arrays["track_ids"] = np.asarray(seq.track_ids, np.int64)
     arrays.update(extra)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **arrays)

@@ -79,6 +79,9 @@ def clips_from_paths(paths: list[str | Path], fps: float = EVAL_FPS) -> list[Cli
             poses, _ = load_h36m(f, fps_out=fps, fps_in=manifest_fps.get(f.resolve()))
         elif f.suffix.lower() == ".npz":
             seq = load_poses(f)
+            if seq.several:
+                raise InputError(f"{f}: ground truth for the benchmark is one person [T, 17, 3] (several people: "
+                                 "evaluate --crowd)")
             if np.isnan(seq.poses).any():
                 raise InputError(f"{f}: ground truth must be complete (it has NaN joints)")
             poses = resample(seq.poses, seq.fps, fps)
@@ -309,11 +312,13 @@ def format_per_case(report: Report, names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def plot_clip(traces: dict, path: str | Path, title: str = "", note: str | None = None) -> None:
+def plot_clip(traces: dict, path: str | Path, title: str = "", note: str | None = None,
+              explain: str | None = None) -> None:
     """Error over time for one clip, occluded spans shaded (cf. Fig. 1 of the STRIDE supplement).
 
     The y axes are clipped at 1.3 x the 97th percentile over every line, so one baseline's spike does
-    not flatten the rest (what is cut off is said on the plot)."""
+    not flatten the rest (what is cut off is said on the plot). The legend sits above the plot, clear of
+    those notes; `explain`: one more line under the figure (what a reader would otherwise ask about)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -347,14 +352,18 @@ def plot_clip(traces: dict, path: str | Path, title: str = "", note: str | None 
     ax.set_ylabel("MPJPE (mm)")
     ax2.set_ylabel("abs. error (mm)")
     ax2.set_xlabel("time (s)")
-    ax.set_title(title or "error over time")
-    ax.legend(loc="upper left", fontsize=8, ncol=5, framealpha=0.9)
+    ax.set_title(title or "error over time", pad=24)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=5, frameon=False)
     ax.grid(alpha=0.3)
     ax2.grid(alpha=0.3)
-    fig.text(0.01, 0.005, note or "MPJPE: mean joint error after putting the pelvises together (the pose's shape); "
-             "abs. error: mean joint error as published (where the person is, as a robot needs it).\n"
-             "Shaded: frames where the estimator saw part (light) or none (dark) of the person.", fontsize=7)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    text = note or ("MPJPE: mean joint error after putting the pelvises together (the pose's shape); "
+                    "abs. error: mean joint error as published (where the person is, as a robot needs it).\n"
+                    "Shaded: frames where the estimator saw part (light) or none (dark) of the person.")
+    if explain:
+        import textwrap
+        text += "\n" + textwrap.fill(explain, 190)
+    fig.text(0.01, 0.005, text, fontsize=7)
+    fig.tight_layout(rect=(0, 0.02 * (text.count("\n") + 1), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -62,14 +62,20 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: model file not found")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, expected a model file (.pt)")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: model file is empty")
+    _check_magic(path)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError,
             io.UnsupportedOperation) as e:
         raise CheckpointError(f"{path}: not a readable model file, truncated or corrupt "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+                              f"({type(e).__name__}: {_first_line(e)})") from None
+    except Exception as e:  # noqa: BLE001 - torch's unpickler fails on garbage in many ways (IndexError, ...)
+        raise CheckpointError(f"{path}: not a model file, or a corrupt one ({type(e).__name__}: "
+                              f"{_first_line(e)})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         fmt = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         raise CheckpointError(f"{path}: not a stride_ros prior (format {fmt!r})")
@@ -84,6 +90,22 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
         raise CheckpointError(f"{path}: configuration does not match: "
                               + ", ".join(f"{k} is {a}, expected {b}" for k, (a, b) in diff.items()))
     return Checkpoint(cfg, blob["state_dict"], blob.get("meta", {}), blob.get("extra", {}))
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).splitlines() or [""])[0][:120]
+
+
+def _check_magic(path: Path) -> None:
+    """A model file is a zip archive (torch.save) or, from older torch, a pickle: anything else (a text
+    file, an image) is named as such before torch tries to unpickle it."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"PK") or head[:1] == b"\x80":
+        return
+    kind = "a text file" if all(32 <= b < 127 or b in (9, 10, 13) for b in head) else "not a torch file"
+    raise CheckpointError(f"{path}: not a model file ({kind}; a stride_ros prior is a .pt written by torch.save, "
+                          "e.g. models/stride_small.pt)")
 
 
 def load_model(path: str | Path | None = None) -> DSTformer:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
-from .cloud import CloudError, cloud_to_persons, make_cloud
+from .cloud import CloudError, cloud_to_people, cloud_to_persons, make_cloud
 from .markers import rosbags_kit, skeleton_markers
 from .stamps import sec_nanosec, stamp_of
 
@@ -60,12 +60,23 @@ def _storage_of(bag: Path) -> str:
         return "sqlite3" if list(bag.glob("*.db3")) else "mcap"
 
 
-def bag_topics(path: str | Path) -> dict[str, str]:
-    """{topic: message type} of a bag, or one clear InputError when it cannot be read."""
-    from rosbags.rosbag2 import Reader
+def check_bag_path(path: str | Path) -> Path:
+    """A bag that exists and looks like one: a rosbag2 folder (with its metadata.yaml) or a single .mcap/.db3
+    file. Anything else is one clear line before the reader's own message ("Expected metadata file ...")."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such bag")
+    if path.is_dir() and not (path / "metadata.yaml").is_file():
+        raise InputError(f"{path}: is not a rosbag2 folder (no metadata.yaml)")
+    if path.is_file() and path.suffix not in (".mcap", ".db3"):
+        raise InputError(f"{path}: is not a rosbag2 (expected a bag folder with metadata.yaml, or an .mcap/.db3 file)")
+    return path
+
+
+def bag_topics(path: str | Path) -> dict[str, str]:
+    """{topic: message type} of a bag, or one clear InputError when it cannot be read."""
+    from rosbags.rosbag2 import Reader
+    path = check_bag_path(path)
     try:
         with Reader(path) as r:
             return {c.topic: c.msgtype for c in r.connections}
@@ -119,9 +130,7 @@ def replay_bag(in_path: str | Path, out_path: str | Path, model, lag: int = 0, i
 
     from ..stream.refiner import StreamConfig, StreamingRefiner
 
-    in_path, out_path = Path(in_path), Path(out_path)
-    if not in_path.exists():
-        raise InputError(f"{in_path}: no such bag")
+    in_path, out_path = check_bag_path(in_path), Path(out_path)
     if out_path.exists():
         raise InputError(f"{out_path}: already exists (refusing to overwrite; rosbag2 writes a new folder)")
     if out_path.resolve() == in_path.resolve():
@@ -179,13 +188,14 @@ def replay_bag(in_path: str | Path, out_path: str | Path, model, lag: int = 0, i
                 msg = ts.deserialize_cdr(raw, conn.msgtype)
                 report.frames_in += 1
                 try:
-                    persons = cloud_to_persons(msg)
+                    persons = cloud_to_people(msg)
                 except CloudError as e:
                     refiner.dropped[e.reason] += 1  # the message never reached the refiner: counted beside its own
                     continue
-                if 0 in persons:
-                    p, c = persons[0]
-                    inputs[stamp_of(msg.header)] = (p, np.ones(17, np.float32) if c is None else c)
+                first = next((p for p in persons if p.track_id in (0, None)), None)
+                if first is not None:
+                    inputs[stamp_of(msg.header)] = (first.poses, np.ones(17, np.float32) if first.confidence is None
+                                                    else first.confidence)
                 write_out(refiner.push(stamp_of(msg.header), persons, meta=msg.header).frames, log_ns)
             write_out(refiner.flush(), last_ns)
         refiner.close()

@@ -15,6 +15,7 @@ from typing import Any, Hashable
 import numpy as np
 
 from ..core.skeleton import NUM_JOINTS
+from ..stream.association import Person
 
 try:  # a ROS install has it; the PyPI wheels do not
     from sensor_msgs_py import point_cloud2 as _pc2  # type: ignore
@@ -69,14 +70,9 @@ def cloud_to_array(msg: Any) -> np.ndarray:
 UINT32_MAX = 2**32 - 1
 
 
-def cloud_to_persons(msg: Any, max_points: int | None = None,
-                     notes: list[tuple[str, str]] | None = None,
-                     ) -> dict[Hashable, tuple[np.ndarray, np.ndarray | None]]:
-    """Persons in a cloud: {track_id: (poses [17, 3], confidence [17] or None)}; {} = nobody seen.
-
-    max_points: a cloud claiming more points is refused before anything is decoded (a 50 MB
-    message must not cost its size in memory). A person whose track_id is not an integer in
-    0..2^32-1 is left out (the others stay) and noted in `notes` as (reason, detail)."""
+def _decode(msg: Any, max_points: int | None, notes: list[tuple[str, str]] | None
+            ) -> tuple[np.ndarray, np.ndarray | None, list[int | None] | None]:
+    """(xyz [N, 17, 3], confidence [N, 17] or None, track ids per person or None without the field)."""
     names = {f.name: f for f in msg.fields}
     for axis in ("x", "y", "z"):
         if axis not in names or names[axis].datatype != FLOAT32:
@@ -88,26 +84,50 @@ def cloud_to_persons(msg: Any, max_points: int | None = None,
     pts = cloud_to_array(msg)
     n = len(pts)
     if n == 0:
-        return {}
+        return np.zeros((0, NUM_JOINTS, 3), np.float32), None, None
     if n % NUM_JOINTS:
         raise CloudError("wrong_point_count", f"{n} points is not a multiple of {NUM_JOINTS} joints")
     xyz = np.stack([pts["x"], pts["y"], pts["z"]], -1).astype(np.float32).reshape(-1, NUM_JOINTS, 3)
     conf = None
     if "confidence" in names:
         conf = np.asarray(pts["confidence"], np.float32).reshape(-1, NUM_JOINTS)
+    keys = None
     if "track_id" in names:
         ids = np.asarray(pts["track_id"], np.float64).reshape(-1, NUM_JOINTS)[:, 0]
         ok = np.isfinite(ids) & (ids >= 0) & (ids <= UINT32_MAX) & (ids == np.round(ids))
         if not ok.all() and notes is not None:
             notes.append(("bad_track_id", f"track ids {ids[~ok].tolist()[:3]} are not integers in 0..{UINT32_MAX}: "
                           "those persons dropped"))
-        keys = [int(i) if k else None for i, k in zip(ids, ok)]
-    else:
-        keys = list(range(len(xyz)))
-    valid = [k for k in keys if k is not None]
+        keys = [int(i) if k else -1 for i, k in zip(ids, ok)]
+    return xyz, conf, keys
+
+
+def cloud_to_persons(msg: Any, max_points: int | None = None,
+                     notes: list[tuple[str, str]] | None = None,
+                     ) -> dict[Hashable, tuple[np.ndarray, np.ndarray | None]]:
+    """Persons in a cloud keyed by track_id (by position without the field): {id: (poses [17, 3],
+    confidence [17] or None)}; {} = nobody seen. For reading clouds whose ids are known to be unique
+    (the refiner's output); the refiner's input goes through `cloud_to_people`.
+
+    max_points: a cloud claiming more points is refused before anything is decoded (a 50 MB
+    message must not cost its size in memory). A person whose track_id is not an integer in
+    0..2^32-1 is left out (the others stay) and noted in `notes` as (reason, detail)."""
+    xyz, conf, keys = _decode(msg, max_points, notes)
+    keys = list(range(len(xyz))) if keys is None else keys
+    valid = [k for k in keys if k >= 0]
     if len(set(valid)) != len(valid):
         raise CloudError("duplicate_track_id", f"track ids {valid} repeat within one cloud")
-    return {k: (xyz[i], None if conf is None else conf[i]) for i, k in enumerate(keys) if k is not None}
+    return {k: (xyz[i], None if conf is None else conf[i]) for i, k in enumerate(keys) if k >= 0}
+
+
+def cloud_to_people(msg: Any, max_points: int | None = None,
+                    notes: list[tuple[str, str]] | None = None) -> list[Person]:
+    """The refiner's input: every person in the cloud, in order, with its track_id (None without the
+    field: the refiner then associates people itself). Repeated ids are passed on: the refiner counts
+    them and associates those people by position. A person with an invalid id is left out (noted)."""
+    xyz, conf, keys = _decode(msg, max_points, notes)
+    return [Person(xyz[i], None if conf is None else conf[i], None if keys is None else keys[i])
+            for i in range(len(xyz)) if keys is None or keys[i] >= 0]
 
 
 OUT_FIELDS = (("x", 0, FLOAT32), ("y", 4, FLOAT32), ("z", 8, FLOAT32), ("confidence", 12, FLOAT32),

@@ -4,7 +4,10 @@
 It gives a ROS user with only a camera the refiner's input: sensor_msgs/Image (+ CameraInfo) ->
 MediaPipe BlazePose -> 17 joints placed in the image's optical frame (vision/estimator.py, the
 same code as `stride-ros estimate`) -> a PointCloud2 in the contract's layout, stamped with the
-image's stamp and frame. Nobody in view = an empty cloud. One person (BlazePose finds one).
+image's stamp and frame. Nobody in view = an empty cloud. Up to `max_people` people per image
+(default 1: the single-person estimator, about half the cost of the multi-person one), each with
+a `track_id` from the association the refiner runs (stream/identify.py): stable per person while
+tracked, a new one for someone who appears where no tracked body could have gone.
 
 It never queues images. The executor thread only puts each arriving image in a one-slot mailbox
 (replacing any image still there), and one worker thread estimates whatever is newest when it is free.
@@ -12,14 +15,15 @@ An image replaced before the worker took it is skipped and counted (`dropped_bus
 faster than the estimator costs frames, never latency. A bad input (an encoding it cannot
 convert, CameraInfo with no focal length, a calibration for another resolution) is dropped,
 counted by reason and logged once; nothing a message does can stop the node. Its own
-/diagnostics report rate, latency, what it skipped and the placement's self-check.
+/diagnostics report rate, latency, what it skipped, the placement's self-check and the people
+found (how many per image, tracks, MediaPipe's doubled skeletons dropped).
 """
 from __future__ import annotations
 
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -32,8 +36,11 @@ from std_msgs.msg import Header
 
 from ..core.counting import DropCounter
 from ..core.errors import InputError
+from ..stream.association import Associator
+from ..stream.identify import identify
 from ..vision.camera import Intrinsics, from_matrix, guess_intrinsics
-from ..vision.estimator import Estimate, PoseEstimator
+from ..vision.estimator import DEFAULT_MAX_PEOPLE, FrameEstimate, PoseEstimator
+from ..vision.multipose import MAX_PEOPLE
 from .cloud import make_cloud
 from .lifecycle import spin
 from .params import _p, check
@@ -71,7 +78,12 @@ class EstimatorParams:
     cx: float = _p(-1.0, "principal point x (px) when camera_info_topic is empty; -1 = image centre", lo=-1.0)
     cy: float = _p(-1.0, "principal point y (px) when camera_info_topic is empty; -1 = image centre", lo=-1.0)
     frame_id: str = _p("", "frame of the output; empty = the image's own frame_id (its optical frame)")
-    smooth_landmarks: bool = _p(True, "MediaPipe's own landmark smoothing (its default)")
+    max_people: int = _p(DEFAULT_MAX_PEOPLE, "people found per image, each published with a track_id (1: the "
+                         "single-person estimator; more: MediaPipe's multi-person landmarker, about twice the cost "
+                         "per image and more per person: `stride-ros bench --estimator`)", lo=1, hi=MAX_PEOPLE)
+    tiles: bool = _p(True, "with max_people > 1: look for people in two overlapping square tiles of a wide image "
+                     "(people far from the camera are found far more often; the person detector runs twice)")
+    smooth_landmarks: bool = _p(True, "MediaPipe's own landmark smoothing (its default; one person only)")
     min_detection_confidence: float = _p(0.5, "BlazePose: score to accept a new person (0-1)", lo=0.0, hi=1.0)
     min_tracking_confidence: float = _p(0.5, "BlazePose: score to keep tracking, else detect again (0-1)",
                                         lo=0.0, hi=1.0)
@@ -168,12 +180,18 @@ class EstimatorNode(Node):
         self._warn_unknown(set(specs))
         self.p = p = EstimatorParams.from_values({n: self.get_parameter(n).value for n in specs})
         self.estimator = PoseEstimator(video=True, smooth=p.smooth_landmarks, min_detection=p.min_detection_confidence,
-                                       min_tracking=p.min_tracking_confidence)
+                                       min_tracking=p.min_tracking_confidence, max_people=p.max_people,
+                                       tiles=p.tiles)
+        self.assoc = Associator()
+        self._last_stamp: float | None = None
         self.bridge = CvBridge() if CvBridge is not None else None
         self.intr: Intrinsics | None = None
         self._drops = DropCounter(self.get_logger().warning, "dropped ({reason}): {detail} [logged once per cause]")
         self.dropped = self._drops.counts
         self.frames_in = self.frames_done = self.frames_found = self.implausible = 0
+        self.frames_several = self.persons_published = self.most_people = 0
+        self.untracked: Counter[str] = Counter()  # placed people the association left out, by its reason
+        self.people_kv: dict[str, str] = {}  # the worker's people counters for /diagnostics, replaced whole
         self._drops_reported = 0
         self.latencies: deque[float] = deque(maxlen=300)  # image received -> cloud published (s)
         self.ages: deque[float] = deque(maxlen=300)  # image stamp -> cloud published (s, node clock)
@@ -209,7 +227,8 @@ class EstimatorNode(Node):
         self.get_logger().info(
             f"{NODE_NAME}: {self.image_topic} -> {p.output_topic}; intrinsics from "
             f"{p.camera_info_topic or self._fixed_note()}; images via "
-            f"{'cv_bridge' if self.bridge else 'the numpy converter'}; MediaPipe BlazePose (full), one person")
+            f"{'cv_bridge' if self.bridge else 'the numpy converter'}; MediaPipe BlazePose (full), "
+            + ("one person" if p.max_people == 1 else f"up to {p.max_people} people{', in tiles' if p.tiles else ''}"))
 
     # --- parameters ---------------------------------------------------------------------------------
     def _warn_unknown(self, known: set[str]) -> None:
@@ -316,32 +335,55 @@ class EstimatorNode(Node):
             if intr is None:
                 return
         t_rgb = time.perf_counter()
-        est = self.estimator(rgb, intr)
+        stamp = stamp_of(msg)
+        frame = self.estimator.people(rgb, intr, stamp)
         t_est = time.perf_counter()
-        self._publish(msg.header, est)
+        published = self._publish(msg.header, stamp, frame)
         now = time.perf_counter()
         self.frames_done += 1
         self.latencies.append(now - t_recv)
-        self.compute.append(est.seconds)
+        self.compute.append(frame.seconds)
         self.done_at.append(now)
         for stage, dt in (("wait", t_take - t_recv), ("convert", t_rgb - t_take), ("publish", now - t_est)):
             self.stages[stage].append(dt)
-        stamp = stamp_of(msg)
         age = self._now() - stamp
         if 0 <= age < 60:  # clocks that disagree (a replay, another machine) say nothing
             self.ages.append(age)
             self.stages["transport"].append(t_recv_clock - stamp)
-        if not est.found and est.issues:  # BlazePose saw someone the placement could not put in front of the camera
-            self._count("placement_failed", "; ".join(est.issues) + " (published as nobody)")
-        if est.found:
-            self.frames_found += 1
-            self.reproj.append(est.reproj_px)
-            self.implausible += bool(est.issues)
+        for e in frame.people:  # BlazePose saw someone the placement could not put in front of the camera
+            if not e.found and e.issues:
+                self._count("placement_failed", "; ".join(e.issues) + " (that person not published)")
+        placed = frame.placed
+        self.persons_published += published
+        self.most_people = max(self.most_people, published)
+        self.frames_found += bool(published)
+        self.frames_several += published >= 2
+        for e in placed:
+            self.reproj.append(e.reproj_px)
+        self.implausible += any(e.issues for e in placed)
+        self.people_kv = {  # built here, read by the diagnostics timer on the executor thread
+            "frames_with_several": str(self.frames_several),  # two or more people published
+            "people_most": str(self.most_people),
+            "persons_published": str(self.persons_published),
+            "tracks_live": str(len(self.assoc.tracks)),
+            "duplicates_dropped": str(self.estimator.duplicates),  # MediaPipe's doubled skeletons
+            **{f"persons_untracked_{r}": str(n) for r, n in sorted(self.untracked.items())},
+            **{f"association_{k}": str(n) for k, n in sorted(self.assoc.events.items())},
+        }
 
-    def _publish(self, img_header, est: Estimate) -> None:
+    def _publish(self, img_header, stamp: float, frame: FrameEstimate) -> int:
+        """Every placed person with their identity (stream/identify.py) in one cloud; how many."""
+        if self._last_stamp is not None and stamp < self._last_stamp - 1.0:  # a replay started over
+            self.get_logger().info(f"image stamps went back {self._last_stamp - stamp:.1f} s: identities start afresh")
+            self.assoc.reset()
+        self._last_stamp = stamp
+        ident = identify(self.assoc, stamp, frame)
+        for reason in ident.untracked:
+            self.untracked[reason] += 1
+        persons = [(key, e.poses, e.confidence) for e, key in zip(frame.people, ident.ids) if key is not None]
         header = Header(stamp=img_header.stamp, frame_id=self.p.frame_id or img_header.frame_id)
-        persons = [(0, est.poses, est.confidence)] if est.found else []
         self.pub.publish(make_cloud(PointCloud2, PointField, header, persons))
+        return len(persons)
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -368,6 +410,7 @@ class EstimatorNode(Node):
             "frames_in": str(self.frames_in),
             "frames_estimated": str(self.frames_done),
             "frames_with_person": str(self.frames_found),
+            **self.people_kv,
             "reprojection_px_mean": "-" if np.isnan(reproj) else f"{reproj:.1f}",
             "implausible_frames": str(self.implausible),
             "intrinsics": intr,

@@ -30,9 +30,12 @@ from ..core.errors import InputError
 from ..core.skeleton import NUM_JOINTS
 from ..model.backends import Backend
 from ..model.checkpoint import load_model
+from ..stream.association import Person
 from ..stream.refiner import StreamConfig, StreamingRefiner
 from ..stream.worker import ProcessWorker
-from .cloud import UINT32_MAX, CloudError, cloud_to_persons, make_cloud
+from . import hri
+from .cloud import UINT32_MAX, CloudError, cloud_to_people, make_cloud
+from .floor_source import FloorSource
 from .lifecycle import spin
 from .markers import rclpy_kit, skeleton_markers
 from .params import NodeParams
@@ -82,9 +85,11 @@ class RefineNode(Node):
         except ValueError as e:
             raise InputError(f"parameter backend: {e}") from None
         lead_s = p.lead_ms / 1000 if not p.lead_auto else (self.max_lead_s if c.max_lead else 0.0)
+        self.floors = FloorSource(self, p.floor_frame, p.floor_plane, p.camera_height_m, p.camera_pitch_deg)
         cfg = StreamConfig(lag=p.lag_frames, fps=p.fps, adapt=p.adapt, adapt_interval_s=p.adapt_interval_s,
                            adapt_epochs=p.adapt_epochs, max_adapted_tracks=p.max_adapted_tracks,
                            track_timeout_s=p.track_timeout_s, max_tracks=p.max_tracks, max_abs_m=p.max_abs_m,
+                           trust_ids=p.trust_track_ids, floor=self.floors.fixed,
                            lead_s=lead_s, body_model=p.body_model)
         try:  # after the checks (it may start the adaptation process), before the subscription
             self.refiner = StreamingRefiner(self.model, cfg, self.backend, ProcessWorker() if cfg.adapt else None)
@@ -112,6 +117,7 @@ class RefineNode(Node):
         if p.image_topic and p.camera_info_topic:
             from .overlay import Overlay
             self.overlay = Overlay(self, p.image_topic, p.camera_info_topic, p.overlay_topic)
+        self.hri = hri.attach(self, p.publish_hri, p.hri_prefix, p.camera_info_topic)  # ROS4HRI bodies
         self._pose_arrays: dict[float, list] = {}
         self._queue: deque = deque()
         self._cv = threading.Condition()
@@ -191,6 +197,8 @@ class RefineNode(Node):
                         gone = self.refiner.expire_idle(last + item)
                         if gone:
                             self.get_logger().info(f"no input for {item:.1f} s: tracks {gone} expired")
+                            if self.hri is not None:
+                                self.hri.forget(gone, last + item)
                 else:
                     self._process(item, t_recv)
             except Exception as e:  # noqa: BLE001 - one bad message must never stop the node
@@ -210,7 +218,7 @@ class RefineNode(Node):
         else:
             notes: list[tuple[str, str]] = []
             try:
-                persons = cloud_to_persons(msg, max_points=self.p.max_tracks * NUM_JOINTS * 4, notes=notes)
+                persons = cloud_to_people(msg, max_points=self.p.max_tracks * NUM_JOINTS * 4, notes=notes)
             except CloudError as e:
                 self._count(e.reason, str(e))
                 return
@@ -218,6 +226,8 @@ class RefineNode(Node):
                 self._count(reason, detail)
             frames = [(stamp, persons, msg.header)]
         for st, persons, header in frames:
+            if self.floors.frame:  # from TF, in this message's frame (None until TF connects them)
+                self.refiner.set_floor(self.floors.floor(header.frame_id))
             res = self.refiner.push(st, persons, meta=header)
             self._drops.add(res.dropped)
             if self.leading:
@@ -262,7 +272,7 @@ class RefineNode(Node):
 
     def _pose_array_frame(self, stamp: float):
         items = self._pose_arrays.pop(stamp)
-        return stamp, {i: (pts, None) for i, (pts, _) in enumerate(items)}, items[0][1]
+        return stamp, [Person(pts, None) for pts, _ in items], items[0][1]  # no ids: the refiner associates
 
     def _publish(self, fr, pub, markers: bool) -> None:
         header = fr.meta
@@ -284,6 +294,9 @@ class RefineNode(Node):
             self.pub_markers.publish(skeleton_markers(self.kit, header, persons))
         if markers and self.overlay is not None:
             self.overlay.draw(fr)
+        if markers and self.hri is not None:
+            floor = self.refiner.cfg.floor
+            self.hri.publish(header, [(t, p, c) for t, p, c, _ in persons], up=None if floor is None else floor.normal)
 
     # --- diagnostics ----------------------------------------------------------------------------------
     def diagnostics(self) -> DiagnosticArray:
@@ -305,6 +318,15 @@ class RefineNode(Node):
         for tid, t in st["tracks"].items():
             kv[f"track_{tid}_buffer_fill"] = f"{t['buffered']}/{self.refiner.buffer_len}"
             kv[f"track_{tid}_adaptation"] = f"{t['adaptation']} ({t['adapt_runs']} bursts) {t['last_result']}"
+            for key in ("distance_m", "height_m", "scale", "contact", "floor"):
+                if key in t:
+                    kv[f"track_{tid}_{key}"] = str(t[key])
+        kv["floor"] = (f"in use: {st['floor']}" if st["floor"] else
+                       f"waiting for TF {self.floors.frame} <- the input's frame" if self.floors.frame else
+                       "none: distance rests on the estimator's body size")
+        for event, n in sorted(st["identities"].items()):
+            kv[f"identities_{event}"] = str(n)
+        floor_doubted = [tid for tid, t in st["tracks"].items() if str(t.get("floor", "")).startswith("set aside")]
         for reason, n in sorted(self.dropped.items()):
             kv[f"dropped_{reason}"] = str(n)
         status = DiagnosticStatus(name=f"{NODE_NAME}: refinement", hardware_id=self.get_name())
@@ -314,9 +336,12 @@ class RefineNode(Node):
         idle = self._now() - (self._last_input if self._last_input is not None else self._started)
         stale = idle > self.p.stale_after_s
         worker_dead = self.refiner.worker is not None and not st["worker_available"]
-        status.level = DiagnosticStatus.WARN if (new_drops or slow or stale or worker_dead) else DiagnosticStatus.OK
+        status.level = (DiagnosticStatus.WARN if (new_drops or slow or stale or worker_dead or floor_doubted)
+                        else DiagnosticStatus.OK)
         status.message = (f"stale: no input on {self.p.input_topic} for {idle:.1f} s" if stale else
                           "adaptation off: its process kept dying" if worker_dead else
+                          f"the floor contradicts person(s) {', '.join(floor_doubted)}: set aside for them (wrong "
+                          "floor, or stairs/a table?)" if floor_doubted else
                           "dropping messages (see dropped_*)" if new_drops else
                           "slower than the frame rate (latency_p99_ms)" if slow else "ok")
         status.values = [KeyValue(key=k, value=v) for k, v in kv.items()]

@@ -33,6 +33,10 @@ class NodeParams:
                            topic=True)
     markers_topic: str = _p("/human_pose_refined/markers", "RViz MarkerArray", topic=True)
     publish_markers: bool = _p(True, "publish RViz markers")
+    publish_hri: bool = _p(True, "ROS4HRI (REP-155) bodies: ids on hri_prefix/tracked, TF frames body_ID and "
+                           "JOINT_ID on /tf, hri_prefix/ID/skeleton2d when camera_info_topic is set (needs "
+                           "hri_msgs and tf2_msgs: `stride-ros build-interfaces`; without them, off)")
+    hri_prefix: str = _p("/humans/bodies", "namespace of the ROS4HRI body topics", topic=True)
     input_qos: str = _p("sensor_data", "sensor_data (best effort) or reliable", choices=("sensor_data", "reliable"))
     input_depth: int = _p(10, "input queue depth (QoS history)", lo=1)
     lag_frames: int = _p(0, "output lag in frames: 0 = causal, N = N frames of future context, N frames late "
@@ -58,6 +62,17 @@ class NodeParams:
     max_adapted_tracks: int = _p(4, "people who may hold adapted weights at once (memory bound)", lo=0)
     track_timeout_s: float = _p(3.0, "a person not seen for this long (s) is dropped", lo=0.0, lo_open=True)
     max_tracks: int = _p(8, "people tracked at most", lo=1, hi=256)
+    floor_frame: str = _p("", "a TF frame whose z = 0 plane is the floor, z up (e.g. base_footprint): the floor in "
+                          "each message's frame is looked up (empty: none from TF)")
+    floor_plane: str = _p("", "the floor as 'nx,ny,nz,d' in the input's frame: a point X lies n.X - d metres above "
+                          "it, n the unit up vector (empty: none)")
+    camera_height_m: float = _p(0.0, "the floor from the camera's mounting: its height above the floor (m) for an "
+                                "optical-frame input (0: none)", lo=0.0)
+    camera_pitch_deg: float = _p(0.0, "with camera_height_m: how far the camera looks below the horizon (deg)",
+                                 lo=-89.0, hi=89.0)
+    trust_track_ids: bool = _p(True, "follow the input's track_id (a strong cue: an id that jumps where no body "
+                               "can go starts or re-finds the right track); false: ignore the ids, associate "
+                               "people by position, body and image overlap (input without track_id always is)")
     max_future_s: float = _p(1.0, "stamps further ahead of the node's clock (s) are dropped", lo=0.0, lo_open=True)
     max_queue: int = _p(32, "messages waiting for processing; beyond, the oldest are dropped", lo=1)
     max_abs_m: float = _p(100.0, "a joint further than this (m) from the frame's origin is implausible: "
@@ -67,7 +82,8 @@ class NodeParams:
     stale_after_s: float = _p(3.0, "/diagnostics says WARN (stale) after this long (s) without input", lo=0.0,
                               lo_open=True)
     image_topic: str = _p("", "optional: image to draw the refined skeleton on", optional_topic=True)
-    camera_info_topic: str = _p("", "optional: camera_info of that image (intrinsics)", optional_topic=True)
+    camera_info_topic: str = _p("", "optional: camera_info (intrinsics) of the camera the skeletons are in: "
+                                "the overlay and ROS4HRI skeleton2d", optional_topic=True)
     overlay_topic: str = _p("/human_pose_refined/overlay", "overlay image output", topic=True)
 
     @classmethod

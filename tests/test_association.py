@@ -1,0 +1,150 @@
+"""Who is who: the association's identities through shuffles, crossings, occlusions, swapped and
+jumping ids, and bad input; the refiner publishes its own ids and never blends two people."""
+import numpy as np
+import pytest
+
+from stride_ros.stream.association import AssociationParams, Associator, Person, image_box, iou
+
+FPS = 30.0
+
+
+def body(pelvis, scale=1.0, seed=0):
+    """A standing person [17, 3] in a camera optical frame (y down), pelvis at `pelvis`."""
+    rng = np.random.default_rng(seed)
+    rel = np.array([[0, 0, 0], [-.1, 0, 0], [-.1, .42, 0], [-.1, .84, 0], [.1, 0, 0], [.1, .42, 0], [.1, .84, 0],
+                    [0, -.24, 0], [0, -.5, 0], [0, -.62, 0], [0, -.72, 0], [.17, -.5, 0], [.2, -.22, 0],
+                    [.22, .03, 0], [-.17, -.5, 0], [-.2, -.22, 0], [-.22, .03, 0]], np.float32)
+    return (rel * scale + np.asarray(pelvis, np.float32) + rng.normal(0, 0.005, rel.shape)).astype(np.float32)
+
+
+def walk(start, velocity, T, scale=1.0):
+    return [body(np.asarray(start) + np.asarray(velocity) * t / FPS, scale, seed=t) for t in range(T)]
+
+
+def project(pose):
+    K = np.array([[600, 0, 320], [0, 600, 240], [0, 0, 1.0]])
+    uvw = pose @ K.T
+    return (uvw[:, :2] / uvw[:, 2:]).astype(np.float32)
+
+
+def test_shuffled_people_without_ids_keep_one_identity_each():
+    a = walk([-1.0, 0.0, 4.0], [0.5, 0, 0], 90)
+    b = walk([1.0, 0.0, 5.0], [-0.3, 0, 0.2], 90, scale=1.12)
+    rng = np.random.default_rng(1)
+    assoc = Associator(fps=FPS)
+    seen = {0: set(), 1: set()}
+    for t in range(90):
+        people = [(0, Person(a[t])), (1, Person(b[t]))]
+        rng.shuffle(people)
+        keys = assoc.step(t / FPS, [p for _, p in people])
+        for (who, _), key in zip(people, keys):
+            seen[who].add(key)
+    assert all(len(v) == 1 for v in seen.values()) and seen[0] != seen[1]
+    assert not assoc.events.get("identity_jump")
+
+
+def test_a_person_hidden_behind_another_is_taken_back_after_the_crossing():
+    """Two people cross; the one behind is not reported for 1.2 s and comes back on the far side."""
+    T = 120
+    front = walk([-1.5, 0.0, 3.0], [1.0, 0, 0], T)  # walks right, near the camera
+    back = walk([1.5, 0.0, 5.0], [-1.0, 0, 0], T, scale=1.1)  # walks left, further away
+    assoc = Associator(fps=FPS)
+    ids_back, ids_front = [], []
+    for t in range(T):
+        hidden = 42 <= t < 78  # behind the one in front
+        people = [Person(front[t], keypoints_px=project(front[t]))]
+        if not hidden:
+            people.append(Person(back[t], keypoints_px=project(back[t])))
+        keys = assoc.step(t / FPS, people)
+        ids_front.append(keys[0])
+        if not hidden:
+            ids_back.append(keys[1])
+    assert len(set(ids_front)) == 1 and len(set(ids_back)) == 1 and ids_front[0] != ids_back[0]
+    assert assoc.events["reidentified"] == 1
+
+
+def test_trusted_ids_that_swap_where_no_body_can_go_do_not_swap_the_people():
+    """An upstream tracker swaps two far-apart people's ids: identities stay with the bodies."""
+    a = walk([-1.5, 0.0, 4.0], [0.2, 0, 0], 60)
+    b = walk([1.5, 0.0, 4.0], [-0.2, 0, 0], 60)
+    assoc = Associator(fps=FPS)
+    who_a, who_b = set(), set()
+    for t in range(60):
+        ida, idb = (7, 9) if t < 30 else (9, 7)
+        ka, kb = assoc.step(t / FPS, [Person(a[t], track_id=ida), Person(b[t], track_id=idb)], trust_ids=True)
+        who_a.add(ka)
+        who_b.add(kb)
+    assert who_a == {7} and who_b == {9}  # the first ids as given, kept by the bodies
+    assert assoc.events["identity_jump"] >= 2
+
+
+def test_a_teleport_with_one_id_starts_a_new_track_and_the_old_one_coasts():
+    """The single-person path: the estimator jumps from one person to another 3 m away."""
+    a = walk([-1.0, 0.0, 4.0], [0.3, 0, 0], 40)
+    b = walk([2.0, 0.0, 6.0], [0.0, 0, 0], 40)
+    assoc = Associator(fps=FPS)
+    keys = [assoc.step(t / FPS, [Person(a[t] if t < 20 else b[t])])[0] for t in range(40)]
+    assert len(set(keys[:20])) == 1 and len(set(keys[20:])) == 1 and keys[0] != keys[25]
+    old = assoc.tracks[keys[0]]
+    assert old.lost and old.misses >= 19  # coasting until it expires
+    assoc.step(40 / FPS + AssociationParams().track_timeout_s, [])
+    assert keys[0] not in assoc.tracks
+
+
+def test_an_id_jump_needs_a_few_frames_before_it_is_a_new_person():
+    """One outlier frame with a trusted id far away is no new person."""
+    a = walk([0.0, 0.0, 4.0], [0.3, 0, 0], 30)
+    assoc = Associator(fps=FPS)
+    for t in range(30):
+        pose = a[t] + (np.array([3.0, 0, 0], np.float32) if t == 15 else 0)
+        assoc.step(t / FPS, [Person(pose, np.ones(17, np.float32), track_id=4)], trust_ids=True)
+    assert list(assoc.tracks) == [4] and assoc.tracks[4].confirmed
+
+
+def test_too_many_people_keep_the_most_confident_and_duplicates_are_one_person():
+    assoc = Associator(AssociationParams(max_tracks=2), fps=FPS)
+    people = [Person(body([x, 0, 5.0]), np.full(17, c, np.float32)) for x, c in ((-2, 0.9), (0, 0.3), (2, 0.8))]
+    keys = assoc.step(0.0, people)
+    assert keys[1] is None and keys[0] is not None and keys[2] is not None
+    assert assoc.events["too_many_tracks"] == 1
+    p = body([0, 0, 5.0])
+    assoc2 = Associator(fps=FPS)
+    keys = assoc2.step(0.0, [Person(p, keypoints_px=project(p)), Person(p + 0.01, keypoints_px=project(p + 0.01))])
+    assert keys[1] is None and assoc2.events["duplicate_detection"] == 1
+
+
+def test_image_boxes_and_overlap():
+    a = image_box(np.array([[0, 0], [10, 0], [10, 20], [0, 20]], np.float32))
+    assert a is not None and iou(a, a) == pytest.approx(1.0)
+    assert image_box(np.full((17, 2), np.nan)) is None
+    b = a + np.array([100, 0, 100, 0])
+    assert iou(a, b) == 0.0
+
+
+# --- the refiner ----------------------------------------------------------------------------------------
+def test_refiner_publishes_its_own_ids_and_never_blends_two_people(prior_model):
+    from stride_ros.stream.refiner import StreamConfig, StreamingRefiner
+    a = walk([-1.0, 0.0, 4.0], [0.4, 0, 0], 60)
+    b = walk([1.0, 0.0, 4.5], [-0.4, 0, 0], 60, scale=1.1)
+    r = StreamingRefiner(prior_model, StreamConfig(lag=0, trust_ids=False))
+    rng = np.random.default_rng(0)
+    tracks: dict[int, list[np.ndarray]] = {}
+    for t in range(60):
+        people = [Person(a[t]), Person(b[t])]
+        rng.shuffle(people)
+        for fr in r.push(t / FPS, people).frames:
+            for tid, tp in fr.tracks.items():
+                tracks.setdefault(tid, []).append(tp.poses[0])
+    assert len(tracks) == 2
+    for path in tracks.values():  # each id follows one body: no frame-to-frame jump a body cannot make
+        steps = np.linalg.norm(np.diff(np.array(path), axis=0), axis=-1)
+        assert steps.max() < 0.2, steps.max()
+
+
+def test_refiner_counts_duplicate_ids_and_wrong_slots(prior_model):
+    from stride_ros.stream.refiner import StreamConfig, StreamingRefiner
+    r = StreamingRefiner(prior_model, StreamConfig(lag=0))
+    a, b = body([-1, 0, 4.0]), body([1, 0, 4.0])
+    res = r.push(0.0, [Person(a, track_id=3), Person(b, track_id=3), Person(np.zeros((5, 3)), track_id=4)])
+    assert res.dropped["duplicate_track_id"] == 2 and res.dropped["wrong_joint_count"] == 1
+    assert len(res.frames[0].tracks) == 2
