@@ -112,3 +112,32 @@ def test_evaluate_chain_scores_every_row_and_plots_the_distance(short_case, tmp_
     assert png.stat().st_size > 10_000
     bad = run_cli("evaluate", "--chain", str(short_case), "--rows", "nonsense")
     assert bad.returncode == 2 and "unknown chain row" in bad.stderr
+
+
+def test_placement_on_the_floor_corrects_an_estimator_that_misjudges_the_size():
+    """BlazePose believes the person 10 % larger: placed by the image alone they stand 10 % too far;
+    with the floor (the camera's mounting) the heel rests on it and the distance is right."""
+    from scipy.spatial.transform import Rotation
+
+    from stride_ros.core.floor import Floor
+    from stride_ros.vision import camera
+    from stride_ros.vision.blazepose import Landmarks
+    from stride_ros.vision.estimator import place_landmarks
+    floor = Floor.from_camera(2.0, 15.0)
+    K = camera.Intrinsics(1000.0, 1000.0, 640.0, 360.0)
+    rng = np.random.default_rng(4)
+    body = rng.uniform([-0.2, -0.8, -0.1], [0.2, 0.8, 0.1], (33, 3))  # hip-centred, y down, metres
+    body[[23, 24]] = [[0.1, 0, 0], [-0.1, 0, 0]]
+    body[[27, 28]] = [[0.1, 0.85, 0], [-0.1, 0.85, 0]]
+    body[[29, 30, 31, 32]] = [[0.1, 0.9, 0.05], [-0.1, 0.9, 0.05], [0.1, 0.92, -0.15], [-0.1, 0.92, -0.15]]
+    R = Rotation.from_euler("x", -15.0, degrees=True).as_matrix()  # upright in the pitched camera's frame
+    lowest = (body @ R.T @ floor.normal).min()
+    t = np.array([0.3, 0.0, 5.0])
+    t = t + floor.normal * (0.03 + floor.d - (t @ floor.normal) - lowest)  # the sole 3 cm above the floor
+    truth = body @ R.T + t
+    image = camera.project(truth, K.K)
+    seen = Landmarks(body * 1.1, image, np.ones(33))  # the estimator's body, 10 % too large
+    plain, grounded = place_landmarks(seen, K), place_landmarks(seen, K, floor)
+    want = np.linalg.norm(truth[[23, 24]].mean(0))
+    assert plain.distance_m == pytest.approx(want * 1.1, rel=0.03)
+    assert grounded.distance_m == pytest.approx(want, rel=0.02) and grounded.ground_scale < 0.95

@@ -27,6 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-people", type=positive_int, default=4,
                    help="with --estimator: the multi-person estimator's max_people (default 4)")
     p.add_argument("--no-tiles", action="store_true", help="with --estimator: the multi-person estimator without tiles")
+    p.add_argument("--modes", default="ids",
+                   help="comma list: ids (each person with a trusted track id), associated (no ids: the refiner "
+                   "associates people every frame), floor (associated, with a floor: contacts and grounding)")
+    p.add_argument("--adapt", choices=["both", "off", "on"], default="both", help="adaptation rows to run")
     p.add_argument("--json", help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true")
 
@@ -48,11 +52,17 @@ def run(a: argparse.Namespace) -> int:
     horizon_ms = model.cfg.max_lead / 30.0 * 1000
     if a.lead_ms > horizon_ms + 1e-6:
         raise InputError(f"--lead-ms {a.lead_ms:g}: beyond the prior's horizon ({horizon_ms:.0f} ms)")
-    runs = len(backends) * len(people) * 2 * (2 if a.lead_ms else 1)
+    modes = tuple(m.strip() for m in a.modes.split(",") if m.strip())
+    bad = [m for m in modes if m not in ("ids", "associated", "floor")]
+    if bad or not modes:
+        raise InputError(f"--modes {a.modes!r}: expected a comma list of ids, associated, floor")
+    adapt = {"both": (False, True), "off": (False,), "on": (True,)}[a.adapt]
+    runs = len(backends) * len(people) * len(adapt) * len(modes) * (2 if a.lead_ms else 1)
     print(f"bench: {runs} runs of {a.frames} paced frames ({runs * a.frames / 30 / 60:.1f} min of streaming "
           "plus set-up)", flush=True)
     try:
-        res = run_bench(model, backends, people, a.frames, a.lag, a.device, progress=not a.quiet, lead_ms=a.lead_ms)
+        res = run_bench(model, backends, people, a.frames, a.lag, a.device, progress=not a.quiet, lead_ms=a.lead_ms,
+                        modes=modes, adapt=adapt)
     except ValueError as e:
         raise InputError(str(e)) from None
     print(format_bench(res))

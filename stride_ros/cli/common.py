@@ -171,6 +171,18 @@ def add_estimator_args(p: argparse.ArgumentParser) -> None:
                    help="with --max-people > 1: look for people in the whole frame at once, not in two overlapping "
                    "square tiles of a wide frame (cheaper; people far from the camera are found less often)")
     p.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames")
+    p.add_argument("--floor", metavar="NX,NY,NZ,D", type=_floor_arg,
+                   help="the floor in the camera's optical frame (a point X lies n.X - d above it, n the unit up "
+                   "vector): each person is scaled about the camera to stand on it, so their distance rests on "
+                   "the floor rather than on BlazePose's idea of their size")
+
+
+def _floor_arg(text: str):
+    from ..core.floor import parse_floor
+    try:
+        return parse_floor(text, "--floor", origin_is_camera=True)
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def check_estimator(max_people: int) -> None:
@@ -193,7 +205,7 @@ def video_intrinsics(text: str | None, width: int, height: int, what: str):
 
 
 def estimate_video(capture, intr, smooth: bool = True, limit: int | None = None, desc: str = "estimating",
-                   max_people: int = 1, tiles: bool = True):
+                   max_people: int = 1, tiles: bool = True, floor=None):
     """The estimator over an opened source (vision/capture.py), with a progress bar: the per-frame Series.
     The frames' stamps are in `capture.stamps` (the first len(Series) of them). A live source stops at
     `limit`, when it stops sending (capture.stop_reason says so), or on Ctrl-C: what was estimated is kept.
@@ -204,7 +216,7 @@ def estimate_video(capture, intr, smooth: bool = True, limit: int | None = None,
     from ..vision.estimator import PoseEstimator, Series
     from ..vision.video import to_rgb
     try:
-        est = PoseEstimator(smooth=smooth, max_people=max_people, tiles=tiles)
+        est = PoseEstimator(smooth=smooth, max_people=max_people, tiles=tiles, floor=floor)
     except BaseException:
         capture.close()
         raise

@@ -61,7 +61,7 @@ def run(a: argparse.Namespace) -> int:
         cap.close()
         raise
     series = estimate_video(cap, intr, smooth=not a.no_smoothing, limit=a.max_frames, max_people=a.max_people,
-                            tiles=not a.no_tiles)
+                            tiles=not a.no_tiles, floor=a.floor)
     T = len(series.poses)
     stamps = np.asarray(cap.stamps[:T], np.float64)
     protect = tuple(Path(p) for p in inputs)

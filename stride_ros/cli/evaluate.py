@@ -67,6 +67,9 @@ def run(a: argparse.Namespace) -> int:
         out_path(a.json, [], ".json")
     factory = partial(build_methods, a.methods, model=a.model, tta_steps=a.tta_steps, lags=a.lags, device=a.device)
     methods = factory()  # names checked, the model loaded: before any case is built
+    if a.real is not None and any(getattr(fn, "wants_floor", False) for fn in methods.values()):
+        raise InputError("_floor rows need a camera's floor; the real cases are pelvis-relative (the camera "
+                         "chain with its floor: --chain)")
     if a.real is not None:
         if a.inputs:
             raise InputError("--real evaluates the real cases; give no motion files with it")

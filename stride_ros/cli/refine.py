@@ -29,8 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stream: publish each frame's pose forecast this far ahead, stamped with that time "
                    "(latency compensation; 0 = off; at most the prior's horizon)")
     p.add_argument("--tta-steps", type=nonneg_int, default=None,
-                   help="offline: adaptation epochs (default 0 = the prior alone, the measured best: README, "
-                   "Adaptation; the paper used 30); stream: epochs per background burst (default: no "
+                   help="offline: adaptation epochs (default 0 = the prior alone, the measured best: "
+                   "docs/results.md, Adaptation; the paper used 30); stream: epochs per background burst (default: no "
                    "adaptation; N > 0 turns it on)")
     p.add_argument("--floor", metavar="NX,NY,NZ,D",
                    help="the floor in the input's frame: a point X lies n.X - d metres above it, n the unit up "

@@ -79,6 +79,12 @@ class Simulated:
     def occluded_frames(self) -> np.ndarray:
         return self.occluded.any(-1)
 
+    def floor(self):
+        """The floor (the world's y = 0 plane, Y up) in the camera frame, as a robot's mounting gives it."""
+        from ..core.floor import Floor
+        R, t = self.camera_from_world[:3, :3], self.camera_from_world[:3, 3]
+        return Floor(R[:, 1].astype(np.float64), float(R[:, 1] @ t), "the simulated camera's mounting")
+
 
 def clip_seed(seed: int, name: str) -> int:
     """A stable per-clip seed, so every method sees the same input for the same clip."""

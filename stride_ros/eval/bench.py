@@ -42,6 +42,7 @@ class Row:
     burst_s: float = 0.0
     swaps: int = 0  # adapted weights the frame path actually took over
     lead_ms: float = 0.0  # forecast horizon published (0: none)
+    mode: str = "ids"  # ids: people with trusted track ids; associated: without ids; floor: associated + a floor
 
     def line(self) -> str:
         adapt = "on" if self.adaptation else "off"
@@ -49,6 +50,8 @@ class Row:
                  if self.adaptation else "")
         if self.lead_ms:
             extra += f"  lead {self.lead_ms:g} ms"
+        if self.mode != "ids":
+            extra += f"  {self.mode}"
         return (f"{self.method:<10} {self.backend:<8} {self.people:>6} {adapt:>6} {self.p50_ms:8.2f} "
                 f"{self.p99_ms:8.2f} {self.max_ms:8.2f}{extra}")
 
@@ -62,8 +65,12 @@ def make_streams(people: int, frames: int, seed: int = 0) -> list:
 
 
 def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag: int, paced: bool = True,
-               lead_ms: float = 0.0) -> Row:
-    cfg = StreamConfig(lag=lag, adapt=adapt, adapt_interval_s=0.0, lead_s=lead_ms / 1000)
+               lead_ms: float = 0.0, mode: str = "ids") -> Row:
+    """One paced run. mode: ids (each person with a trusted track id), associated (no ids: the refiner
+    associates them every frame), floor (associated, with a floor: contacts, grounding)."""
+    from ..stream.association import Person
+    cfg = StreamConfig(lag=lag, adapt=adapt, adapt_interval_s=0.0, lead_s=lead_ms / 1000, trust_ids=mode == "ids",
+                       floor=sims[0].floor() if mode == "floor" else None)
     worker = ProcessWorker() if adapt else None
     r = StreamingRefiner(model, cfg, backend, worker)
     lat = []
@@ -77,7 +84,9 @@ def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag:
             if paced:
                 while time.perf_counter() < start + t / MODEL_FPS:
                     time.sleep(0.0005)
-            persons = {k: (s.poses[t], s.confidence[t]) for k, s in enumerate(sims) if not np.isnan(s.poses[t]).all()}
+            seen = [(k, s) for k, s in enumerate(sims) if not np.isnan(s.poses[t]).all()]
+            persons = ({k: (s.poses[t], s.confidence[t]) for k, s in seen} if mode == "ids" else
+                       [Person(s.poses[t], s.confidence[t]) for _, s in seen])
             t0 = time.perf_counter()
             r.push(t / MODEL_FPS, persons)
             lat.append(time.perf_counter() - t0)
@@ -87,7 +96,7 @@ def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag:
     lat_ms = np.array(lat[30:]) * 1000  # the first second warms caches and allocators
     return Row("stride", backend.kind, len(sims), adapt, float(np.percentile(lat_ms, 50)),
                float(np.percentile(lat_ms, 99)), float(lat_ms.max()), len(lat_ms),
-               worker.accepted if worker else 0, worker.last_seconds if worker else 0.0, r.swaps, lead_ms)
+               worker.accepted if worker else 0, worker.last_seconds if worker else 0.0, r.swaps, lead_ms, mode)
 
 
 def run_one_euro(sims: list) -> Row:
@@ -147,13 +156,14 @@ def component_times(model: DSTformer, backend_kind: str) -> dict:
 
 
 def run_bench(model: DSTformer, backends: list[str], people: list[int], frames: int, lag: int, device: str,
-              progress: bool = True, lead_ms: float = 0.0) -> dict:
+              progress: bool = True, lead_ms: float = 0.0, modes: tuple[str, ...] = ("ids",),
+              adapt: tuple[bool, ...] = (False, True)) -> dict:
     """Every backend x people count, adaptation off and on; with a lead, each run also with it (so the
     lead's cost is a ratio measured side by side)."""
     torch.set_num_threads(1)
     rows: list[Row] = []
     leads = (0.0, lead_ms) if lead_ms else (0.0,)
-    combos = [(b, p, a, ld) for b in backends for p in people for a in (False, True) for ld in leads]
+    combos = [(b, p, a, ld, m) for b in backends for p in people for a in adapt for ld in leads for m in modes]
     bar = None
     if progress:
         from tqdm import tqdm
@@ -163,9 +173,9 @@ def run_bench(model: DSTformer, backends: list[str], people: list[int], frames: 
         if bar:
             bar.update()
     comps = {}
-    for b, p, a, ld in combos:
+    for b, p, a, ld, m in combos:
         backend = Backend(b, device)
-        rows.append(run_stream(model, backend, make_streams(p, frames), a, lag, lead_ms=ld))
+        rows.append(run_stream(model, backend, make_streams(p, frames), a, lag, lead_ms=ld, mode=m))
         if bar:
             bar.update()
     for b in backends:

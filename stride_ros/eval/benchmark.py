@@ -168,7 +168,8 @@ def evaluate_case(case: Case, methods: dict[str, Method], keep: bool = False) ->
            "sim": sim if keep else None, "outputs": {}}
     for name, fn in methods.items():
         t0 = time.perf_counter()
-        out = fn(sim.poses, sim.confidence, sim.fps)
+        floor = {"floor": sim.floor()} if getattr(fn, "wants_floor", False) else {}
+        out = fn(sim.poses, sim.confidence, sim.fps, **floor)
         res["secs"][name] = time.perf_counter() - t0
         res["errs"][name] = metrics.per_frame_errors(out, sim.gt, J)
         if keep:

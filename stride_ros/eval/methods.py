@@ -49,7 +49,7 @@ ABLATION = {
     "stride": lambda n: AdaptConfig(epochs=n),
 }
 
-# adaptation that cannot copy the estimator's noise (offline rows; README, Adaptation): one change
+# adaptation that cannot copy the estimator's noise (offline rows; docs/results.md, Adaptation): one change
 # per row against `prior`, the shipped STRIDE procedure `stride` as the reference
 ADAPTATION = {
     "adapt:stride-unchecked": lambda n: AdaptConfig(epochs=n, holdout_share=0.0, guard=False),
@@ -99,7 +99,7 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
                 raise InputError(f"{name}: this prior has no forecast heads (max_lead 0)")
             methods[name] = partial(lead_row, prior, ld.group(2) or "", float(ld.group(1)))
             continue
-        m = re.fullmatch(r"stream_lag(\d+)(_causal|_ahead)?(_prior|_distill|_masked|_stride|_body)?", name)
+        m = re.fullmatch(r"stream_lag(\d+)(_causal|_ahead)?(_prior|_distill|_masked|_stride|_body)?(_floor)?", name)
         wl = re.fullmatch(r"window_lag(\d+)", name)
         if name == "prior":
             methods[name] = partial(_offline, prior, AdaptConfig(epochs=0))
@@ -121,9 +121,10 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
             how = (m.group(3) or "_stride")[1:]
             methods[name] = partial(_stream, prior, lag, how not in ("prior", "body"), trunk,
                                     "stride" if how in ("prior", "body") else how, how == "body")
+            methods[name].wants_floor = bool(m.group(4))  # the case's floor (a simulated camera's mounting)
         else:
             known = list(BASELINES) + ["prior", *ABLATION, *ADAPTATION, "window_lagN",
-                                       "stream_lagN[_causal|_ahead][_prior|_distill|_masked|_body]",
+                                       "stream_lagN[_causal|_ahead][_prior|_distill|_masked|_body][_floor]",
                                        "leadN[_hold|_cv_one_euro|_cv_lag0]"]
             raise InputError(f"unknown method {name!r} (known: {', '.join(known)}; groups: {', '.join(GROUPS)})")
     return methods
@@ -138,9 +139,11 @@ def _window_lag(model, lag: int, poses, confidence, fps):
     return refine_window_lag(model, poses, confidence, fps, lag)
 
 
-def _stream(model, lag: int, adapt: bool, trunk: str, objective: str, body: bool, poses, confidence, fps):
+def _stream(model, lag: int, adapt: bool, trunk: str, objective: str, body: bool, poses, confidence, fps,
+            floor=None):
     from ..data.posefile import PoseSequence
     from ..stream.sequence import stream_sequence
-    cfg = StreamConfig(lag=lag, fps=fps, adapt=adapt, trunk=trunk, adapt_objective=objective, body_model=body)
+    cfg = StreamConfig(lag=lag, fps=fps, adapt=adapt, trunk=trunk, adapt_objective=objective, body_model=body,
+                       floor=floor)
     out, _, _ = stream_sequence(model, PoseSequence(poses, fps, confidence), cfg)
     return out

@@ -104,7 +104,7 @@ def step_graph(model: DSTformer, state_dict: dict | None = None, ahead: bool = F
 class OrtRunner:
     """One onnxruntime session per set of weights, built from the static step graph with the
     weights as constants: onnxruntime folds and fuses them at load. Feeding weights as inputs to
-    one shared session (the first design) measured 1.7 x slower per step; a new session for adapted
+    one shared session measured 1.7 x slower per step; a new session for adapted
     weights costs ~0.2 s of mostly GIL-free work, off the frame path (the adaptation receiver)."""
     name = "onnx"
 

@@ -19,7 +19,7 @@ Where the paper is weak, and what this module does instead (each switchable, for
 - a held-out check (`holdout_share`): adaptation must predict frames it never saw better than the
   prior does, or it is discarded. Measured on validation: a prior pre-trained on the simulator's
   kind of noise is already better than the pseudo-labels, and unchecked adaptation pulled it
-  toward them (see the README's results).
+  toward them (docs/results.md, Adaptation).
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class AdaptConfig:
     # spent to be thrown away (early epochs may wobble: a small loss is tolerated, not a clear one)
     early_check: float = 0.34
     early_tolerance: float = 1.05
-    # what is fitted (issue: adaptation that cannot learn to copy the estimator's noise):
+    # what is fitted (the aim: adaptation that cannot learn to copy the estimator's noise):
     # "stride": the estimator's own poses (gaps interpolated), as the paper;
     # "masked": spans of observed frames are hidden from the input and only they are scored: the
     #   estimator's frame-level noise at a hidden frame is not predictable from its neighbours, the

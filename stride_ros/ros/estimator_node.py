@@ -42,6 +42,7 @@ from ..vision.camera import Intrinsics, from_matrix, guess_intrinsics
 from ..vision.estimator import DEFAULT_MAX_PEOPLE, FrameEstimate, PoseEstimator
 from ..vision.multipose import MAX_PEOPLE
 from .cloud import make_cloud
+from .floor_source import FloorSource
 from .lifecycle import spin
 from .params import _p, check
 from .stamps import stamp_of
@@ -69,7 +70,8 @@ class EstimatorParams:
     output_topic: str = _p("/human_pose", "skeletons out (PointCloud2, the refiner's input)", topic=True)
     image_transport: str = _p("raw", "raw: sensor_msgs/Image on image_topic; compressed: sensor_msgs/CompressedImage "
                               "(JPEG/PNG) on image_topic + '/compressed', as image_transport's compressed plugin "
-                              "publishes it (a 720p frame is ~0.1 MB instead of 2.7 MB: README, the camera chain)",
+                              "publishes it (a 720p frame is ~0.1 MB instead of 2.7 MB: docs/results.md, "
+                              "the camera chain)",
                               choices=("raw", "compressed"))
     image_qos: str = _p("sensor_data", "images: sensor_data (best effort, matches any camera) or reliable "
                         "(large images over a lossy link)", choices=("sensor_data", "reliable"))
@@ -87,6 +89,14 @@ class EstimatorParams:
     min_detection_confidence: float = _p(0.5, "BlazePose: score to accept a new person (0-1)", lo=0.0, hi=1.0)
     min_tracking_confidence: float = _p(0.5, "BlazePose: score to keep tracking, else detect again (0-1)",
                                         lo=0.0, hi=1.0)
+    floor_frame: str = _p("", "a TF frame whose z = 0 plane is the floor, z up (e.g. base_footprint): each person is "
+                          "scaled about the camera to stand on it (empty: none from TF)")
+    floor_plane: str = _p("", "the floor as 'nx,ny,nz,d' in the camera's optical frame (a point X lies n.X - d above "
+                          "it; empty: none)")
+    camera_height_m: float = _p(0.0, "the floor from the camera's mounting: its height above the floor (m; 0: none)",
+                                lo=0.0)
+    camera_pitch_deg: float = _p(0.0, "with camera_height_m: how far the camera looks below the horizon (deg)",
+                                 lo=-89.0, hi=89.0)
     reproj_warn_px: float = _p(25.0, "/diagnostics says WARN when the mean reprojection error (px) exceeds this",
                                lo=0.0, lo_open=True)
     diagnostics_period_s: float = _p(1.0, "period of /diagnostics (s)", lo=0.0, lo_open=True)
@@ -182,6 +192,8 @@ class EstimatorNode(Node):
         self.estimator = PoseEstimator(video=True, smooth=p.smooth_landmarks, min_detection=p.min_detection_confidence,
                                        min_tracking=p.min_tracking_confidence, max_people=p.max_people,
                                        tiles=p.tiles)
+        self.floors = FloorSource(self, p.floor_frame, p.floor_plane, p.camera_height_m, p.camera_pitch_deg)
+        self.estimator.floor = self.floors.fixed
         self.assoc = Associator()
         self._last_stamp: float | None = None
         self.bridge = CvBridge() if CvBridge is not None else None
@@ -336,6 +348,8 @@ class EstimatorNode(Node):
                 return
         t_rgb = time.perf_counter()
         stamp = stamp_of(msg)
+        if self.floors.frame:  # from TF, in this image's frame (None until TF connects them)
+            self.estimator.floor = self.floors.floor(msg.header.frame_id)
         frame = self.estimator.people(rgb, intr, stamp)
         t_est = time.perf_counter()
         published = self._publish(msg.header, stamp, frame)
@@ -414,6 +428,9 @@ class EstimatorNode(Node):
             "reprojection_px_mean": "-" if np.isnan(reproj) else f"{reproj:.1f}",
             "implausible_frames": str(self.implausible),
             "intrinsics": intr,
+            "floor": (f"in use: {self.estimator.floor.describe()}" if self.estimator.floor is not None else
+                      f"waiting for TF {self.floors.frame}" if self.floors.frame else
+                      "none: distance rests on BlazePose's body size"),
             "converter": "cv_bridge" if self.bridge else "numpy",
         }
         for reason, n in sorted(self.dropped.items()):

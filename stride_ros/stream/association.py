@@ -52,7 +52,7 @@ class Person:
 
 @dataclass(frozen=True)
 class AssociationParams:
-    """Thresholds of the association, each with its unit. Defaults: see the README's crowd results."""
+    """Thresholds of the association, each with its unit. Defaults: see docs/results.md, several people."""
     track_timeout_s: float = 3.0  # a track not seen for this long is removed
     max_tracks: int = 8  # people tracked at once
     min_hits: int = 1  # frames a new track must be seen in before it is confirmed (published)
@@ -70,6 +70,7 @@ class AssociationParams:
     box_memory_s: float = 0.5  # a track's last image box is a cue for this long after it was seen
     trusted_id_bonus: float = 12.0  # cost removed for the track holding a trusted id
     jump_confirm_frames: int = 3  # frames in a row a jumped id must hold before its new track counts
+    junk_cost: float = 4.0  # an unsure answer no body could give is its person's junk only as a last choice
     duplicate_iou: float = 0.7  # an unmatched person overlapping a matched one this much is the same person
     duplicate_m: float = 0.25  # ... or whose pelvis lies this close across the ray to a matched one's
     duplicate_depth_frac: float = 0.1  # ... and along it, as a share of the distance (else: one behind the other)
@@ -239,7 +240,7 @@ class Associator:
                     i, j = stage[r], free[c]
                     matched_t.add(i)
                     matched_o.add(j)
-                    self._observe(tracks[i], obs[j], stamp, dt, trust_ids)
+                    self._observe(tracks[i], obs[j], stamp, dt, trust_ids, junk=(i, j) in self._junk)
                     res.keys[obs[j].index] = tracks[i].key
         for i, t in enumerate(tracks):
             if i not in matched_t:
@@ -300,6 +301,7 @@ class Associator:
     def _cost(self, tracks: list[Identity], preds: list, obs: list[Observation], stamp: float,
               trust_ids: bool) -> np.ndarray:
         cost = np.full((len(tracks), len(obs)), NO_MATCH)
+        self._junk: set[tuple[int, int]] = set()  # pairs allowed only as this person's junk (not fused)
         for i, (t, pred) in enumerate(zip(tracks, preds)):
             if pred is None:
                 continue
@@ -310,8 +312,12 @@ class Associator:
                 junk = self._garbage(t, o)
                 if named and junk:
                     cost[i, j] = -self.p.trusted_id_bonus  # this person's own junk: its filter ignores it
+                    self._junk.add((i, j))
                     continue
                 if t.last_pos is not None and not self._reachable(o.root - t.last_pos, o.root, hidden_s):
+                    if self._unsure(t, o) and not t.lost:  # an unsure answer no body could give: a guess
+                        cost[i, j] = self.p.gate_chi2 + self.p.junk_cost  # while the person is covered;
+                        self._junk.add((i, j))  # theirs (last choice), never fused, never a new person
                     continue
                 v = o.root - x
                 R = self._noise(o.root) * self._doubt(t, o) ** 2
@@ -349,18 +355,27 @@ class Associator:
             return 1.0
         return float(np.clip(ref / o.root_conf, 1.0, 3.0))
 
+    def _unsure(self, t: Identity, o: Observation) -> bool:
+        """Less confident than this person's estimator is when it re-finds them (rootpath's
+        reacquire_conf): a jump made at such confidence is a guess, not the person moving."""
+        ref = t.root.conf_ref
+        return ref is not None and o.root_conf < t.root.p.reacquire_conf * ref
+
     def _garbage(self, t: Identity, o: Observation) -> bool:
         """An answer far below the confidence this person's estimator usually gives (an occluded
         person's guess): the filter ignores it, and it is no evidence of anyone new."""
         ref = t.root.conf_ref
         return ref is not None and o.root_conf < t.root.p.min_rel_conf * ref
 
-    def _observe(self, t: Identity, o: Observation, stamp: float, dt: float, trust_ids: bool) -> None:
+    def _observe(self, t: Identity, o: Observation, stamp: float, dt: float, trust_ids: bool,
+                 junk: bool = False) -> None:
         if t.lost and t.confirmed and stamp - t.last_seen > 2.0 / self.fps:  # taken back after a gap
             self.events["reidentified"] += 1
-        t.root.update(o.root, o.root_conf, dt)
+        t.root.update(None if junk else o.root, 0.0 if junk else o.root_conf, dt)
         t.last_seen = stamp
-        if not self._garbage(t, o):
+        if junk:
+            self.events["junk_answers"] += 1
+        elif not self._garbage(t, o):
             t.last_fused, t.last_pos = stamp, o.root
             t.body.observe(o.bones)  # a guess made while hidden says nothing about the body
         t.hits += 1
@@ -412,7 +427,7 @@ class Associator:
         upstream = o.track_id if trust_ids else None
         jumped = upstream is not None and any(t.upstream_id == upstream and t.confirmed for t in self.tracks.values())
         refs = [u.root.conf_ref for u in self.tracks.values() if u.confirmed and u.root.conf_ref]
-        doubtful = bool(refs) and o.root_conf < self.root_params.min_rel_conf * float(np.median(refs))
+        doubtful = bool(refs) and o.root_conf < self.root_params.reacquire_conf * float(np.median(refs))
         t = Identity(self._new_key(upstream), RootFilter(self.root_params, history=self.root_history), stamp, stamp,
                      stamp, upstream_id=upstream, from_jump=jumped, doubtful=doubtful)
         t.root.update(o.root, o.root_conf, 1.0 / self.fps)

@@ -25,7 +25,7 @@ the person's size. With a floor (core/floor.py) each track keeps a `Ground`:
   (the wrong floor, stairs, a table), contacts stop setting the scale and `status()` says so, until
   one fits again.
 
-Measured on real video (README, the camera chain): per-frame grounding beats any smoothing of the
+Measured on real video (docs/results.md, where the person is): per-frame grounding beats any smoothing of the
 scale, because BlazePose's size errors drift slowly and the floor measures them frame by frame.
 """
 from __future__ import annotations
@@ -49,6 +49,9 @@ class GroundParams:
     distrust_s: float = 2.0  # contacts that contradict the floor this long: the floor is set aside
     camera_min_m: float = 0.2  # the origin is a camera above the floor when it is at least this high
     refined_within: float = 0.04  # the refined feet may move the scale this far from what the observed ones say
+    max_step: float = 0.01  # the scale changes by at most this much per contact frame (0: no limit)
+    ankle_sd_m: float = 0.04  # spread of a planted ankle's height (joint definitions, people, noise)
+    size_sd: float = 0.05  # spread of an estimator's idea of a person's size (BlazePose: several per cent)
 
 
 class Ground:
@@ -73,6 +76,15 @@ class Ground:
     def set_floor(self, floor: Floor) -> None:
         self.floor = floor
         self.camera_origin = floor.origin_height >= self.p.camera_min_m
+
+    @property
+    def weight(self) -> float:
+        """Inverse-variance weight of a contact against the estimator's own distance: an ankle's height
+        error moves the scale by error / (camera height - ankle height), so a low camera (a robot's head
+        at 1.1 m) learns less from each contact than one mounted high (2.5 m)."""
+        h = max(self.floor.origin_height - self.p.ankle_m, 1e-3)
+        var_contact = (self.p.ankle_sd_m / h) ** 2
+        return self.p.size_sd ** 2 / (self.p.size_sd ** 2 + var_contact)
 
     def _scale_for(self, point: np.ndarray) -> float | None:
         """Scale about the camera centre that puts this ankle at its resting height."""
@@ -136,7 +148,9 @@ class Ground:
             return
         self._contradicted = 0
         self.set_aside = False
-        self.scale = s
+        s = 1.0 + self.weight * (s - 1.0)  # how much of the estimator's own distance the contact overrules
+        step = self.p.max_step  # a noisy ankle must not shake the whole person: the scale drifts, it does not jump
+        self.scale = s if self.contacts == 0 or step <= 0 else float(np.clip(s, self.scale - step, self.scale + step))
         self.contacts += 1
 
     def status(self) -> dict:

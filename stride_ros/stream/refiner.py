@@ -81,12 +81,14 @@ class StreamConfig:
     max_abs_m: float = 100.0  # a joint further than this from the frame's origin is implausible
     min_extent_m: float = 0.2  # 8+ joints packed closer than this (bounding-box diagonal) are no body
     max_gap_fill_steps: int = 32  # model steps (all tracks) one input frame may spend on inferred gap frames
-    body_model: bool = False  # impose each person's own bone lengths (core/body.py; README: measured)
+    body_model: bool = False  # impose each person's own bone lengths (core/body.py; measured: docs/results.md)
     trust_band_m: float = 0.3  # a refined joint stays this close to a confidently observed one (0: off)
+    settle_frames: int = 30  # a track's output may jump during its first frames (the estimator settling)
+    max_output_speed_mps: float = 12.0  # the published pelvis never moves faster (0.4 m per frame at 30 Hz)
     trust_band_conf: float = 0.5  # "confidently": at least this confidence
     inferred_conf: float = 0.3  # confidence of an inferred joint just after it was last seen...
     inferred_conf_tau_s: float = 1.0  # ...decaying with this time constant
-    # background adaptation: off by default (README, Results: measured, with the shipped prior).
+    # background adaptation: off by default (docs/results.md, Adaptation: measured with the shipped prior).
     adapt: bool = False
     adapt_interval_s: float = 4.0
     adapt_buffer_frames: int = 162
@@ -513,11 +515,12 @@ class StreamingRefiner:
         return TrackPose(pose, c, observed)
 
     def _continuous(self, t: Track, root: np.ndarray, g: int) -> np.ndarray:
-        """The published pelvis moves no faster than a body can (`association.max_speed_mps`): when the
-        filter starts again at an estimate that jumped (the estimator changed its mind about the
-        depth), the output walks there over a few frames instead of teleporting."""
-        if t.last_root is not None and t.last_root_frame is not None and g > t.last_root_frame:
-            step = self.cfg.association.max_speed_mps * (g - t.last_root_frame) / self.cfg.fps
+        """The published pelvis moves no faster than `max_output_speed_mps` (faster than a sprint): when
+        the filter starts again at an estimate that jumped (the estimator changed its mind about the
+        depth), the output gets there over a few frames instead of teleporting."""
+        settled = g - t.created >= self.cfg.settle_frames  # a new track's first estimates may still snap
+        if settled and t.last_root is not None and t.last_root_frame is not None and g > t.last_root_frame:
+            step = self.cfg.max_output_speed_mps * (g - t.last_root_frame) / self.cfg.fps
             d = root - t.last_root
             n = float(np.linalg.norm(d))
             if n > step:

@@ -57,8 +57,8 @@ def stream_sequence(model: DSTformer, seq: PoseSequence, cfg: StreamConfig,
     poses = np.full((T, 17, 3), np.nan, np.float32)
     out_conf = np.zeros((T, 17), np.float32)
     for i, fr in got.items():
-        if fr.tracks:
-            tp = next(iter(fr.tracks.values()))
+        if fr.tracks:  # one person: the track that observed the most (a split-off one coasts meanwhile)
+            tp = max(fr.tracks.values(), key=lambda tp: int(tp.observed.sum()))
             poses[i], out_conf[i] = tp.poses, tp.confidence
     missing = np.isnan(poses).any((1, 2))
     if missing.all():

@@ -16,8 +16,6 @@ import numpy as np
 from ..core.floor import Floor
 from ..core.skeleton import NUM_JOINTS
 from ..data.landmarkfile import LandmarkSequence
-from .landmarks import joint_confidence, to_joints
-from .placement import place
 
 
 @dataclass
@@ -33,20 +31,18 @@ class PlacedSequence:
 
 def place_frame(world: np.ndarray, image: np.ndarray, visibility: np.ndarray, K: np.ndarray,
                 floor: Floor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
-    """One person's landmarks -> (joints [17, 3], confidence [17], keypoints [17, 2], scale) or None."""
+    """One person's landmarks -> (joints [17, 3], confidence [17], keypoints [17, 2], scale) or None:
+    `estimator.place_landmarks`, the node's own placement."""
     if not (np.isfinite(world).all() and np.isfinite(image).all()):
         return None
-    p = place(world.astype(np.float64), image.astype(np.float64), visibility, K)
-    if not p.ok:
+    from .blazepose import Landmarks
+    from .camera import from_matrix
+    from .estimator import place_landmarks
+    est = place_landmarks(Landmarks(world.astype(np.float64), image.astype(np.float64), visibility),
+                          from_matrix(K, "landmarks file"), floor)
+    if not est.found:
         return None
-    points = p.apply(world.astype(np.float64))
-    s = 1.0
-    if floor is not None:
-        from .grounding import ground_scale
-        g = ground_scale(points, floor, visibility)
-        s = 1.0 if g is None else g
-    joints = to_joints(points) * s
-    return joints.astype(np.float32), joint_confidence(visibility), to_joints(image).astype(np.float32), s
+    return est.poses, est.confidence, est.keypoints_px, est.ground_scale
 
 
 def place_sequence(seq: LandmarkSequence, floor: Floor | None = None, progress=None) -> PlacedSequence:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.floor import Floor
 from ..core.skeleton import NUM_JOINTS
 from .blazepose import BlazePose, Landmarks
 from .camera import Intrinsics
@@ -42,6 +43,7 @@ class Estimate:
     seconds: float = 0.0  # time spent on the frame
     issues: list[str] = field(default_factory=list)  # implausible height/distance, failed placement
     landmarks: Landmarks | None = None  # what BlazePose gave for this person (None: nobody)
+    ground_scale: float = 1.0  # the floor's scale applied to the placement (1: no floor, or no usable foot)
 
     @property
     def found(self) -> bool:
@@ -53,20 +55,28 @@ def nobody(seconds: float = 0.0, issues: list[str] | None = None) -> Estimate:
                     seconds=seconds, issues=issues or [])
 
 
-def place_landmarks(lm: Landmarks, intr: Intrinsics) -> Estimate:
-    """The geometric half: landmarks -> absolute joints and their self-check (no model involved)."""
+def place_landmarks(lm: Landmarks, intr: Intrinsics, floor: Floor | None = None) -> Estimate:
+    """The geometric half: landmarks -> absolute joints and their self-check (no model involved). With a
+    floor (in the camera's optical frame) the placed body is scaled about the camera centre to stand on
+    it (grounding.py): its distance then rests on the floor, not on BlazePose's idea of its size."""
     K = intr.K
     placement = place(lm.world, lm.image, lm.visibility, K)
     if not placement.ok:
         failed = nobody(issues=["placement failed (no solution in front of the camera)"])
         failed.landmarks = lm
         return failed
-    joints = placement.apply(to_joints(lm.world))
+    points = placement.apply(lm.world)
+    scale = 1.0
+    if floor is not None:
+        from .grounding import ground_scale
+        scale = ground_scale(points, floor) or 1.0
+    joints = to_joints(points) * scale
     conf = joint_confidence(lm.visibility)
     kp = to_joints(lm.image)
     height, distance = body_height(joints), float(np.linalg.norm(joints[0]))
     return Estimate(joints.astype(np.float32), conf, kp.astype(np.float32), reprojection_px(joints, kp, conf, K),
-                    height, distance, issues=plausibility_issues(height, distance), landmarks=lm)
+                    height, distance, issues=plausibility_issues(height, distance), landmarks=lm,
+                    ground_scale=scale)
 
 
 @dataclass
@@ -86,8 +96,10 @@ class PoseEstimator:
     tiles (multipose.py), `cache` is where the model bundle is kept (bundle.py; default the user's cache)."""
 
     def __init__(self, video: bool = True, smooth: bool = True, min_detection: float = 0.5,
-                 min_tracking: float = 0.5, max_people: int = 1, tiles: bool = True, cache=None):
+                 min_tracking: float = 0.5, max_people: int = 1, tiles: bool = True, cache=None,
+                 floor: Floor | None = None):
         self.max_people = max_people
+        self.floor = floor  # in the camera's optical frame; the node updates it from TF between frames
         if max_people == 1:
             self.model = BlazePose(video=video, smooth=smooth, min_detection=min_detection,
                                    min_tracking=min_tracking)
@@ -109,7 +121,7 @@ class PoseEstimator:
             found = [] if lm is None else [lm]
         else:
             found = self.model(rgb, stamp)
-        people = [place_landmarks(lm, intr) for lm in found]
+        people = [place_landmarks(lm, intr, self.floor) for lm in found]
         seconds = time.perf_counter() - t0
         for e in people:
             e.seconds = seconds

@@ -5,7 +5,7 @@ Placement (placement.py) leaves the body as large as BlazePose believes it is, a
 it: scaling the placed body about the camera centre changes neither its shape nor where it lands in
 the image, only how far and how large it is. The floor picks the one scale at which the body stands
 on it: the scale that puts the lowest heel or toe landmark `SOLE_M` above the floor. On real video
-with motion-capture truth this halves the absolute error of the placement (README, the camera chain).
+with motion-capture truth this halves the absolute error of the placement (docs/results.md, where the person is).
 
 A frame where no foot rests on the floor (a jump, a foot raised while the other is hidden) gets the
 wrong scale from this rule; so does a floor that the data contradict (the wrong plane, a person on
