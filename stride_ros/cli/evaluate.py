@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--motions", help="with --real: only these motions (comma list, e.g. freestyle2,freestyle3)")
     p.add_argument("--data", help="mocap folder (default: $STRIDE_ROS_DATA)")
     p.add_argument("--methods", default="baselines,prior,stride",
-                   help="comma list of methods or groups (baselines, ablation, stream, all); see README")
+                   help="comma list of methods or groups (baselines, ablation, stream, all); see docs/results.md")
     add_model_args(p)
     p.add_argument("--tta-steps", type=nonneg_int, default=30, help="STRIDE adaptation epochs (default 30)")
     p.add_argument("--lags", default="0,8", help="stream lags to evaluate (default 0,8)")

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 I3 = np.eye(3)
+_TRANSITIONS: dict[tuple[float, float, float], tuple[np.ndarray, np.ndarray]] = {}  # read-only once made
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,15 @@ class RootFilter:
         self.conf_ref: float | None = None  # the track's typical confidence (running mean)
 
     def _transition(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """(F, Q) for a step of dt: the same few dt come back every frame, so they are kept."""
+        got = _TRANSITIONS.get((dt, self.p.tau_s, self.p.accel_sigma))
+        if got is None:
+            got = _TRANSITIONS[(dt, self.p.tau_s, self.p.accel_sigma)] = self._make_transition(dt)
+            if len(_TRANSITIONS) > 256:
+                _TRANSITIONS.pop(next(iter(_TRANSITIONS)))
+        return got
+
+    def _make_transition(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
         a = np.exp(-dt / self.p.tau_s)
         f = np.array([[1.0, self.p.tau_s * (1 - a)], [0.0, a]])
         q = self.p.accel_sigma ** 2 * np.array([[dt ** 3 / 3, dt ** 2 / 2], [dt ** 2 / 2, dt]])

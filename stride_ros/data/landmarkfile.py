@@ -19,6 +19,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.floor import Floor
+from .posefile import write_npz
 
 NUM_LANDMARKS = 33
 REQUIRED = ("world", "image", "visibility", "K", "image_size", "fps")
@@ -106,13 +107,6 @@ def load_landmarks(path: str | Path) -> LandmarkSequence:
 
 def save_landmarks(path: str | Path, seq: LandmarkSequence, protect: tuple[Path, ...] = ()) -> None:
     """Write a landmarks file (atomically); refuses to overwrite any of `protect` (the command's inputs)."""
-    path = Path(path)
-    for p in protect:
-        if Path(p).exists() and path.exists() and path.resolve() == Path(p).resolve():
-            raise InputError(f"{path}: refusing to overwrite an input file")
-    if path.suffix != ".npz":
-        raise InputError(f"{path}: output must end in .npz")
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"world": seq.world.astype(np.float32), "image": seq.image.astype(np.float32),
               "visibility": seq.visibility.astype(np.float32), "K": np.asarray(seq.K, np.float64),
               "image_size": np.asarray(seq.image_size, np.int64), "fps": np.float64(seq.fps)}
@@ -120,6 +114,4 @@ def save_landmarks(path: str | Path, seq: LandmarkSequence, protect: tuple[Path,
         arrays["floor"] = seq.floor.as_array()
     if seq.track_ids is not None:
         arrays["track_ids"] = np.asarray(seq.track_ids, np.int64)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    write_npz(path, arrays, protect)

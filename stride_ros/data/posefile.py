@@ -117,8 +117,9 @@ def check_metres(poses: np.ndarray, path: str | Path) -> None:
         raise InputError(f"{path}: median bone length {med:.4g} m is too small for a body; pose files are in metres")
 
 
-def save_poses(path: str | Path, seq: PoseSequence, protect: tuple[Path, ...] = (), **extra) -> None:
-    """Write a pose file; refuses to overwrite any of `protect` (the command's inputs)."""
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray], protect: tuple[Path, ...] = ()) -> None:
+    """Write an .npz atomically (a reader never sees half a file); refuses to overwrite any of `protect`
+    (the command's inputs). Shared by every file the project writes (pose and landmarks files)."""
     path = Path(path)
     for p in protect:
         if Path(p).exists() and path.exists() and path.resolve() == Path(p).resolve():
@@ -126,6 +127,13 @@ def save_poses(path: str | Path, seq: PoseSequence, protect: tuple[Path, ...] = 
     if path.suffix != ".npz":
         raise InputError(f"{path}: output must end in .npz")
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def save_poses(path: str | Path, seq: PoseSequence, protect: tuple[Path, ...] = (), **extra) -> None:
+    """Write a pose file; refuses to overwrite any of `protect` (the command's inputs)."""
     arrays = {"poses": seq.poses.astype(np.float32), "fps": np.float64(seq.fps)}
     if seq.confidence is not None:
         arrays["confidence"] = seq.confidence.astype(np.float32)
@@ -134,6 +142,4 @@ def save_poses(path: str | Path, seq: PoseSequence, protect: tuple[Path, ...] = 
     if seq.track_ids is not None:
         arrays["track_ids"] = np.asarray(seq.track_ids, np.int64)
     arrays.update(extra)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    write_npz(path, arrays, protect)

@@ -59,7 +59,7 @@ class AdaptConfig:
     max_batch: int = 8
     # adapt only the top `adapt_layers` dual-stream layers, the final norm and the head (None: every
     # weight, as the paper). The frozen bottom runs without autograd, so no backward pass goes
-    # through it: measured 0.54-0.75 x the time of adapting everything (README, ablation).
+    # through it: measured 0.54-0.75 x the time of adapting everything (docs/results.md, Adaptation).
     adapt_layers: int | None = 2
     # held-out check: spans of well-observed frames are hidden from the adaptation (input and
     # target); the adapted weights are kept only if they predict those frames' pseudo-labels

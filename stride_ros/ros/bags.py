@@ -2,7 +2,7 @@
 """rosbag2 files without a ROS graph (the `rosbags` library): test-bag generation and offline replay.
 
 `write_sim_bag` turns motion through the estimator simulator into a bag of what the upstream
-estimator would publish (PointCloud2 on /human_pose, per the interface contract in the README) plus
+estimator would publish (PointCloud2 on /human_pose, per the interface contract: README and CONTRACT) plus
 the ground truth on a
 separate topic. `replay_bag` runs the streaming refiner over a bag in bag time (the same code as the
 node) and writes a new bag with every input topic, the refined topic and its markers; when the bag

@@ -28,6 +28,7 @@ who comes back within the timeout is taken back, also after being hidden by some
 """
 from __future__ import annotations
 
+import warnings
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
@@ -131,18 +132,24 @@ class Observation:
 class Body:
     """A running median of a person's bone lengths over well-seen frames: who the person is."""
 
-    def __init__(self, memory: int = 120):
+    def __init__(self, memory: int = 120, refresh: int = 15):
         self.samples: deque[np.ndarray] = deque(maxlen=memory)
+        self.refresh = refresh  # the median is recomputed every this many samples (a body changes slowly)
         self._median: np.ndarray | None = None
+        self._since = 0
 
     def observe(self, bones: np.ndarray) -> None:
         if np.isfinite(bones).sum() >= 12:
             self.samples.append(bones)
-            self._median = None
+            self._since += 1
+            if self._since >= self.refresh or len(self.samples) <= self.refresh:
+                self._median, self._since = None, 0
 
     def median(self) -> np.ndarray:
         if self._median is None:
-            self._median = np.nanmedian(np.stack(self.samples), axis=0)
+            with warnings.catch_warnings():  # a bone never seen stays NaN (it is no cue), quietly
+                warnings.simplefilter("ignore", RuntimeWarning)
+                self._median = np.nanmedian(np.stack(self.samples), axis=0)
         return self._median
 
     def mismatch(self, bones: np.ndarray) -> float | None:
