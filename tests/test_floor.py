@@ -49,7 +49,7 @@ def test_floor_forms_agree_and_bad_ones_are_one_line():
 
 
 def test_contact_fixes_the_distance_of_a_person_placed_too_far():
-    g = Ground(CAMERA, FPS)
+    g = Ground(CAMERA, FPS, GroundParams(size_sd=10.0, max_step=0.0))  # the contact alone decides
     true = standing(5.0)
     far = true * 1.08  # an estimator that thinks the person is 8 % larger puts them 8 % further
     for _ in range(5):
@@ -59,6 +59,24 @@ def test_contact_fixes_the_distance_of_a_person_placed_too_far():
     assert np.abs(out - true).max() < 0.01
     g.observe(None, None)  # a jump / hidden: no contact, the scale is carried
     assert not any(g.contact) and np.abs(g.apply(far) - true).max() < 0.01
+
+
+def test_a_contact_weighs_less_for_a_low_camera_and_the_scale_drifts_not_jumps():
+    high, low = Ground(Floor.from_camera(2.5, 20.0), FPS), Ground(Floor.from_camera(1.1, 20.0), FPS)
+    assert 0.85 < high.weight < 1.0 and low.weight < high.weight - 0.1
+    g = Ground(CAMERA, FPS)  # default: weighted, and at most max_step per contact frame after the first
+    far = standing(5.0) * 1.08
+    g.observe(far, np.ones(17, bool))
+    g.apply(far)
+    first = g.scale
+    assert first == pytest.approx(1 + g.weight * (1 / 1.08 - 1), abs=2e-3)
+    right = standing(5.0)  # the estimator gets the size right from now on: the scale walks back to 1
+    g.observe(right, np.ones(17, bool))  # the feet jumped 0.4 m with the estimate: no contact this frame
+    assert not any(g.contact) and g.apply(right) is not None and g.scale == first
+    for k in range(3):
+        g.observe(right, np.ones(17, bool))
+        g.apply(right)
+        assert g.scale == pytest.approx(min(first + (k + 1) * g.p.max_step, 1.0), abs=1e-3)
 
 
 def test_never_under_the_floor_and_a_contradicting_floor_is_set_aside():

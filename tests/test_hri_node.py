@@ -217,6 +217,9 @@ def test_publish_hri_false_publishes_no_bodies(start_node, client):
     pub = client.node.create_publisher(PointCloud2, "/human_pose", RELIABLE)
     client.subscribe(PointCloud2, "/human_pose_refined", RELIABLE)
     wait_for_subscriber(client, pub)
+    # and the node's refined publisher matched to us (a loaded machine discovers slowly)
+    assert client.spin_until(lambda: client.node.get_publishers_info_by_topic("/human_pose_refined"), 20)
+    client.spin_for(1.0)
     a = walk_in_camera()
     for t in range(5):
         pub.publish(make_input_cloud(100.0 + t / FPS, [(0, a[t].astype(np.float32), np.ones(17, np.float32))],

@@ -434,7 +434,10 @@ class Associator:
         upstream = o.track_id if trust_ids else None
         jumped = upstream is not None and any(t.upstream_id == upstream and t.confirmed for t in self.tracks.values())
         refs = [u.root.conf_ref for u in self.tracks.values() if u.confirmed and u.root.conf_ref]
-        doubtful = bool(refs) and o.root_conf < self.root_params.reacquire_conf * float(np.median(refs))
+        # an upstream that vouches for a new person with a new id is believed at once; an answer without
+        # an id far less confident than the people tracked may be an occluded person's guess
+        doubtful = (upstream is None and bool(refs)
+                    and o.root_conf < self.root_params.reacquire_conf * float(np.median(refs)))
         t = Identity(self._new_key(upstream), RootFilter(self.root_params, history=self.root_history), stamp, stamp,
                      stamp, upstream_id=upstream, from_jump=jumped, doubtful=doubtful)
         t.root.update(o.root, o.root_conf, 1.0 / self.fps)
