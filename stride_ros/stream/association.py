@@ -71,6 +71,8 @@ class AssociationParams:
     box_memory_s: float = 0.5  # a track's last image box is a cue for this long after it was seen
     trusted_id_bonus: float = 12.0  # cost removed for the track holding a trusted id
     jump_confirm_frames: int = 3  # frames in a row a jumped id must hold before its new track counts
+    doubt_rel: float = 0.7  # a new answer below this share of the tracked people's typical confidence is doubted
+    doubt_rel_trusted: float = 0.5  # ... with a new trusted id: below this share
     junk_cost: float = 4.0  # an unsure answer no body could give is its person's junk only as a last choice
     duplicate_iou: float = 0.7  # an unmatched person overlapping a matched one this much is the same person
     duplicate_m: float = 0.25  # ... or whose pelvis lies this close across the ray to a matched one's
@@ -348,11 +350,14 @@ class Associator:
                 cost[i, j] = c
         return cost
 
+    def _lateral(self, v: np.ndarray, z: np.ndarray) -> float:
+        """|v| across the viewing ray through z (all of |v| where there is no ray)."""
+        n = float(np.linalg.norm(z))
+        return float(np.linalg.norm(v - (v @ z) / n ** 2 * z if n >= self.p.ray_min_m else v))
+
     def _reachable(self, v: np.ndarray, z: np.ndarray, hidden_s: float) -> bool:
         """Could a body have moved by v (across the viewing ray) in hidden_s? The teleport guard."""
-        n = float(np.linalg.norm(z))
-        lateral = v - (v @ z) / n ** 2 * z if n >= self.p.ray_min_m else v
-        return float(np.linalg.norm(lateral)) <= self.p.max_speed_mps * hidden_s + self.p.jump_margin_m
+        return self._lateral(v, z) <= self.p.max_speed_mps * hidden_s + self.p.jump_margin_m
 
     def _doubt(self, t: Identity, o: Observation) -> float:
         """How much less this answer's position is worth than the person's usual one (>= 1): a
@@ -434,10 +439,10 @@ class Associator:
         upstream = o.track_id if trust_ids else None
         jumped = upstream is not None and any(t.upstream_id == upstream and t.confirmed for t in self.tracks.values())
         refs = [u.root.conf_ref for u in self.tracks.values() if u.confirmed and u.root.conf_ref]
-        # an upstream that vouches for a new person with a new id is believed at once; an answer without
-        # an id far less confident than the people tracked may be an occluded person's guess
-        doubtful = (upstream is None and bool(refs)
-                    and o.root_conf < self.root_params.reacquire_conf * float(np.median(refs)))
+        # an answer far less confident than the people tracked may be an occluded person's guess: it must
+        # hold a few frames; an upstream that vouches for a new person with a new id is doubted less
+        doubt = self.p.doubt_rel if upstream is None else self.p.doubt_rel_trusted
+        doubtful = bool(refs) and o.root_conf < doubt * float(np.median(refs))
         t = Identity(self._new_key(upstream), RootFilter(self.root_params, history=self.root_history), stamp, stamp,
                      stamp, upstream_id=upstream, from_jump=jumped, doubtful=doubtful)
         t.root.update(o.root, o.root_conf, 1.0 / self.fps)
