@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ..core.skeleton import ARMS, BONES, LEFT_ARM, LOWER_LEGS, NUM_JOINTS, RIGHT_ARM, rescale_bones
+from ..core.skeleton import ARMS, BONES, LEFT_ARM, LOWER_LEGS, MIRROR, NUM_JOINTS, RIGHT_ARM, rescale_bones
 from .simulator import Simulated, SimulatorConfig, place_in_camera, simulate, smooth_noise
 
 FIT_PATH = Path(__file__).with_name("zoo_blazepose.json")
@@ -139,28 +139,92 @@ def load_fit(path: Path = FIT_PATH) -> dict:
     return json.loads(Path(path).read_text())
 
 
+@dataclass(frozen=True)
+class BlazePosePerson:
+    """One person's error statistics as the `blazepose` family applies them to a clip."""
+    offset_body_m: np.ndarray  # [17, 3] landmark - joint centre, in the body's own frame
+    log_scale: float  # the estimator's error in this person's size
+    rot_case_sd_rad: float  # fixed rotation between its world frame and the camera's
+    rot_slow_sd_rad: float
+    rot_period_s: float
+    lf_sd_m: np.ndarray  # [17, 3] slow per-joint error
+    lf_period_s: float
+    hf_sd_m: np.ndarray  # [17, 3] fast per-joint error
+    conf_rank_rho: float
+
+
+# Training draws every person's statistics from a spread, not from the one subject the family was
+# fitted to (a prior trained on one person's landmark offsets learns to undo that person's offsets,
+# and adds them to everyone else's). The spreads:
+# - offsets: the fitted pattern with a weight drawn from U(-0.5, 1.5) (part of it is how BlazePose's
+#   landmarks are defined, the same for everyone, part is this person's build and clothes, of either
+#   sign: one subject cannot tell the two apart, so the expected correction is half the pattern and a
+#   quarter of people have it reversed), mirrored left/right for half the people, plus independent
+#   per-joint offsets whose spread is the fitted offset's own size (at least the 15 mm per clip seen
+#   within the subject);
+# - size: people's sizes are misjudged by several per cent from images (MonoLoco: ~4.6 % in height,
+#   the spread of adult stature); the fitted 0.8 % is the spread of one person over 14 clips;
+# - rotation and error levels: each independently 0.5-1.6x the fitted value (per joint and axis a
+#   further log-normal 25 %), periods 0.5-2x the fitted ones; the visibility-error correlation
+#   0.5-1.5x the fitted one.
+OFFSET_WEIGHT = (-0.5, 1.5)
+SCALE_SD_TRAIN = 0.046
+LEVEL_RANGE = (0.5, 1.6)
+LEVEL_JOINT_SD = 0.25
+PERIOD_RANGE = (0.5, 2.0)
+
+
+def blazepose_person(f: dict, rng: np.random.Generator, train: bool) -> BlazePosePerson:
+    """Error statistics for one clip: at evaluation the fitted subject's (offsets 0.6-1.3x the fitted
+    pattern plus 15 mm per joint, its own scale spread); in training a person drawn from the spreads
+    above."""
+    fit_off = np.asarray(f["offset_body_m"], float)
+    if not train:
+        off = fit_off * rng.uniform(0.6, 1.3) + rng.normal(0, f["offset_case_sd_m"], (NUM_JOINTS, 3))
+        off[0] = 0.0
+        return BlazePosePerson(off, float(rng.normal(f["log_scale_mean"], f["log_scale_sd"])),
+                               f["rot_case_sd_rad"], f["rot_slow_sd_rad"], f["rot_period_s"],
+                               np.asarray(f["lf_sd_m"]), f["lf_period_s"], np.asarray(f["hf_sd_m"]),
+                               f["conf_rank_rho"])
+    if rng.random() < 0.5:  # another person's asymmetry: the pattern mirrored (x: right hip -> left hip)
+        fit_off = fit_off[MIRROR] * np.array([-1.0, 1.0, 1.0])
+    own = np.maximum(np.linalg.norm(fit_off, axis=-1, keepdims=True) / np.sqrt(3.0), f["offset_case_sd_m"])
+    off = rng.uniform(*OFFSET_WEIGHT) * fit_off + rng.normal(size=(NUM_JOINTS, 3)) * own
+    off[0] = 0.0
+    off[4] = -off[1]  # the pelvis is the mid-hip on both sides: hip offsets cancel
+
+    def level(sd) -> np.ndarray:
+        sd = np.asarray(sd, float)
+        return sd * rng.uniform(*LEVEL_RANGE) * np.exp(rng.normal(0, LEVEL_JOINT_SD, sd.shape))
+
+    return BlazePosePerson(
+        off, float(rng.normal(f["log_scale_mean"], max(SCALE_SD_TRAIN, f["log_scale_sd"]))),
+        float(level(f["rot_case_sd_rad"])), float(level(f["rot_slow_sd_rad"])),
+        f["rot_period_s"] * rng.uniform(*PERIOD_RANGE), level(f["lf_sd_m"]),
+        f["lf_period_s"] * rng.uniform(*PERIOD_RANGE), level(f["hf_sd_m"]),
+        float(np.clip(f["conf_rank_rho"] * rng.uniform(0.5, 1.5), 0.01, 0.95)))
+
+
 def make_blazepose(gt_world: np.ndarray, fps: float, rng: np.random.Generator, train: bool = False,
                    fit: dict | None = None) -> Simulated:
     f = fit or _FIT()
-    k = _severity(rng, train)
     gt, M = _camera(gt_world, rng)
     T = len(gt)
     rel = gt - gt[:, :1]
     B = body_axes(rel)
-    off = np.asarray(f["offset_body_m"]) * rng.uniform(0.6, 1.3) + rng.normal(0, f["offset_case_sd_m"], (NUM_JOINTS, 3))
-    off[0] = 0.0
-    est = rel + np.einsum("tji,kj->tki", B, off)  # body-frame offsets into the camera frame
-    est = est * np.exp(rng.normal(f["log_scale_mean"], f["log_scale_sd"]))
-    lf = smooth_noise(rng, T, f["lf_period_s"] * fps, (NUM_JOINTS, 3), 1.0) * np.asarray(f["lf_sd_m"]) * k
-    hf = rng.normal(size=(T, NUM_JOINTS, 3)) * np.asarray(f["hf_sd_m"]) * k
+    person = blazepose_person(f, rng, train)
+    est = rel + np.einsum("tji,kj->tki", B, person.offset_body_m)  # body-frame offsets into the camera frame
+    est = est * np.exp(person.log_scale)
+    lf = smooth_noise(rng, T, person.lf_period_s * fps, (NUM_JOINTS, 3), 1.0) * person.lf_sd_m
+    hf = rng.normal(size=(T, NUM_JOINTS, 3)) * person.hf_sd_m
     est = est + lf + hf
     est[:, 0] = 0.0  # pelvis-relative, as BlazePose's world landmarks are hip-centred
-    rv = (rng.normal(0, f["rot_case_sd_rad"], 3)[None]
-          + smooth_noise(rng, T, f["rot_period_s"] * fps, (3,), f["rot_slow_sd_rad"]) * k)
+    rv = (rng.normal(0, person.rot_case_sd_rad, 3)[None]
+          + smooth_noise(rng, T, person.rot_period_s * fps, (3,), person.rot_slow_sd_rad))
     est = _rotate_about_pelvis(est + gt[:, :1], rv)
     est = est + _root_error(gt, rng, fps)[:, None]
     err = np.linalg.norm(est - est[:, :1] - rel, axis=-1)
-    conf = _rank_confidence(err, rng, np.asarray(f["conf_quantiles"]), f["conf_rank_rho"])
+    conf = _rank_confidence(err, rng, np.asarray(f["conf_quantiles"]), person.conf_rank_rho)
     # detection gaps: nobody published, for seconds (training shows them 4x as often: they are
     # where the prior matters most, and one 81-frame window rarely holds one at the measured rate)
     n_rate = f["gap_rate_per_frame"] * rng.uniform(0.0, 2.5) * (4.0 if train else 1.0)

@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: MIT
+"""What a per-person adaptation could at best gain on the camera chain: oracles on the floored placement.
+
+For each real chain case, the placement `pose_estimator` publishes with the floor is corrected with
+knowledge no running system has, and scored as `evaluate --chain` scores Abs on seen frames (15
+comparable joints, mm):
+- `const_rotation`: the one rotation about the pelvis that best fits the whole case to the truth
+  (an adapted "estimator tilt" can do no better than this);
+- `tilt_only`: the same without its part about the floor's normal (what the floor can observe);
+- `own_bones`: every frame's bones set to the person's median bone lengths in this placement
+  (the "constant bone lengths within a person" objective, reached exactly);
+- `true_bones`: every frame's bones set to the truth's (an oracle body).
+
+    STRIDE_ROS_CHAIN=../shared/data/real_chain python results/chain_oracles.py > results/chain_oracles.txt
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from stride_ros.core.skeleton import BONES, bone_lengths
+from stride_ros.data.chaindata import load_chain_cases
+from stride_ros.data.realdata import COMPARABLE
+from stride_ros.vision.chain import place_sequence
+
+ROWS = ("placement_floor", "const_rotation", "tilt_only", "own_bones", "true_bones")
+
+
+def best_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Kabsch: the rotation R minimising |a R^T - b| over [N, 3] point sets."""
+    u, _, vt = np.linalg.svd(a.T @ b)
+    d = np.sign(np.linalg.det(vt.T @ u.T))
+    return vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+
+
+def with_bones(poses: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Each bone's direction kept, its length set; the tree rebuilt from the pelvis out."""
+    out, now = poses.copy(), bone_lengths(poses)
+    for i, (p, c) in enumerate(BONES):
+        out[:, c] = out[:, p] + (poses[:, c] - poses[:, p]) * (lengths[..., i] / np.maximum(now[:, i], 1e-6))[:, None]
+    return out
+
+
+def main() -> None:
+    table = []
+    print(f"{'case':28s}" + "".join(f"{r:>17s}" for r in ROWS) + "   angle  tilt (deg)")
+    for case in load_chain_cases():
+        placed = place_sequence(case.landmarks, case.landmarks.floor)
+        P, G = placed.poses[case.first:].astype(float), case.gt[case.first:].astype(float)
+        ok = ~np.isnan(P).any((1, 2)) & ~np.isnan(G).any((1, 2))
+        P, G = P[ok], G[ok]
+        root = P[:, :1]
+        rot = best_rotation((P - root)[:, COMPARABLE].reshape(-1, 3), (G - G[:, :1])[:, COMPARABLE].reshape(-1, 3))
+        rv = Rotation.from_matrix(rot).as_rotvec()
+        n = case.landmarks.floor.normal
+        tilt = rv - (rv @ n) * n
+        rows = {
+            "placement_floor": P,
+            "const_rotation": (P - root) @ rot.T + root,
+            "tilt_only": (P - root) @ Rotation.from_rotvec(tilt).as_matrix().T + root,
+            "own_bones": with_bones(P, np.median(bone_lengths(P), 0)),
+            "true_bones": with_bones(P, np.median(bone_lengths(G), 0)),
+        }
+        abs_mm = [float(np.linalg.norm(rows[r][:, COMPARABLE] - G[:, COMPARABLE], axis=-1).mean() * 1000) for r in ROWS]
+        table.append((abs_mm, int(ok.sum())))
+        print(f"{case.name:28s}" + "".join(f"{v:17.1f}" for v in abs_mm)
+              + f"   {np.degrees(np.linalg.norm(rv)):5.1f} {np.degrees(np.linalg.norm(tilt)):5.1f}", flush=True)
+    w = np.array([n for _, n in table], float)
+    pooled = (np.array([v for v, _ in table]) * w[:, None]).sum(0) / w.sum()
+    print(f"{'pooled (frame-weighted)':28s}" + "".join(f"{v:17.1f}" for v in pooled))
+    print(f"{'ratio to placement_floor':28s}" + "".join(f"{v / pooled[0]:17.3f}" for v in pooled))
+
+
+if __name__ == "__main__":
+    main()
