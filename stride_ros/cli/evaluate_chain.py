@@ -19,7 +19,7 @@ def add_chain_arguments(p: argparse.ArgumentParser) -> None:
                    "<case>.in.npz/.gt.npz; default: $STRIDE_ROS_CHAIN)")
     p.add_argument("--rows", default=None,
                    help="with --chain: comma list of rows (default: placement,pnp,pnp_floor,placement_floor,"
-                   "stream_lag0_nofloor,stream_lag0,stream_lag8,offline; also stream_lagN[_nofloor])")
+                   "stream_lag0_nofloor,stream_lag0,stream_lag8,offline; also stream_lagN[_nofloor][_pelvis])")
 
 
 def run_chain_cli(a: argparse.Namespace) -> int:

@@ -12,7 +12,9 @@ frame, scored from the case's first detection on the 15 comparable joints:
   the same scaled about the camera centre so that the lowest heel or toe sits 3 cm above the floor),
   held through gaps;
 - `stream_lagN` / `stream_lagN_nofloor`: the streaming refiner (exactly the node's code) on the
-  placement with / without the floor, causal: after a track ends its last pose is held;
+  placement with / without the floor, causal: after a track ends its last pose is held; a
+  `_pelvis` suffix anchors the refined body at its pelvis instead of its seen joints' centroid
+  (`StreamConfig.anchor`);
 - `offline`: the prior over the whole clip (`refine --mode offline`) on the floored placement.
 
 Columns: Abs (mean joint distance as published) on all, seen and missed frames; MPJPE (pelvises
@@ -135,20 +137,21 @@ def build_rows(names: list[str], model) -> dict[str, Callable[[Inputs], np.ndarr
     import re
     rows: dict[str, Callable[[Inputs], np.ndarray]] = {}
     for name in names:
-        m = re.fullmatch(r"stream_lag(\d+)(_nofloor)?", name)
+        m = re.fullmatch(r"stream_lag(\d+)(_nofloor)?(_pelvis)?", name)
         if name in ("placement", "placement_floor"):
             rows[name] = lambda i, f=name.endswith("floor"): held(i.placement(f).poses)
         elif name in ("pnp", "pnp_floor"):
             rows[name] = lambda i, f=name.endswith("floor"): held(pnp_sequence(i.case, i.case.landmarks.floor
                                                                               if f else None))
         elif m:
-            rows[name] = lambda i, lag=int(m.group(1)), f=not m.group(2): stream_row(model, i, lag, f)
+            rows[name] = lambda i, lag=int(m.group(1)), f=not m.group(2), pelvis=bool(m.group(3)): stream_row(
+                model, i, lag, f, **({"anchor": "pelvis"} if pelvis else {}))
         elif name == "offline":
             rows[name] = lambda i: offline_row(model, i)
         else:
             from ..core.errors import InputError
             raise InputError(f"unknown chain row {name!r} (known: placement, placement_floor, pnp, pnp_floor, "
-                             "stream_lagN, stream_lagN_nofloor, offline)")
+                             "stream_lagN[_nofloor][_pelvis], offline)")
     return rows
 
 

@@ -60,6 +60,7 @@ from .worker import AdaptationWorker, AdaptRequest, Handover, InlineWorker, repl
 log = logging.getLogger("stride_ros.stream.refiner")
 
 TRUNKS = ("auto", "causal", "ahead")
+ANCHORS = ("pelvis", "centroid")
 
 
 @dataclass
@@ -86,6 +87,12 @@ class StreamConfig:
     settle_frames: int = 30  # a track's output may jump during its first frames (the estimator settling)
     max_output_speed_mps: float = 12.0  # the published pelvis never moves faster (0.4 m per frame at 30 Hz)
     trust_band_conf: float = 0.5  # "confidently": at least this confidence
+    # where the refined body sits on the observation: "pelvis" (its pelvis on the filtered pelvis) or
+    # "centroid" (then shifted so its confidently seen joints' weighted centroid is the observation's:
+    # the estimator's hip midpoint is not a joint centre, and the prior corrects the pose but not the
+    # root; measured on the camera chain, docs/results.md)
+    anchor: str = "centroid"
+    anchor_tau_s: float = 0.2  # the centroid shift is smoothed over this time constant (0: each frame's own)
     inferred_conf: float = 0.3  # confidence of an inferred joint just after it was last seen...
     inferred_conf_tau_s: float = 1.0  # ...decaying with this time constant
     # background adaptation: off by default (docs/results.md, Adaptation: measured with the shipped prior).
@@ -159,6 +166,7 @@ class Track:
         self.since_seen = np.zeros(NUM_JOINTS)
         self.pending: Handover | None = None
         self.last_pose: np.ndarray | None = None  # the newest published pose [17, 3]
+        self.anchor_shift: np.ndarray | None = None  # the centroid anchor's smoothed shift [3], input frame
         self.last_root: np.ndarray | None = None  # the newest published pelvis, before grounding...
         self.last_root_frame: int | None = None  # ... and its frame
         self.adapt_runs = 0
@@ -188,6 +196,8 @@ class StreamingRefiner:
                  worker: AdaptationWorker | None = None):
         if cfg.trunk not in TRUNKS:
             raise ValueError(f"trunk {cfg.trunk!r}: expected one of {', '.join(TRUNKS)}")
+        if cfg.anchor not in ANCHORS:
+            raise ValueError(f"anchor {cfg.anchor!r}: expected one of {', '.join(ANCHORS)}")
         self.model = model.eval()
         self.cfg = cfg
         self.ahead, self.head = self.stream_head(model, cfg)
@@ -497,10 +507,15 @@ class StreamingRefiner:
         for idx, c, s, r in t.flags:
             if idx == g:
                 conf, since, rot = c, s, r
+        x = next((x for idx, x in reversed(t.frames) if idx == g), None)
         if self.cfg.trust_band_m > 0:
-            rel = self._within_band(t, rel, g)
+            rel = self._within_band(rel, x)
+        shift = self._centroid_shift(rel, x) if self.cfg.anchor == "centroid" and x is not None else None
         if rot is not None:
             rel = to_input_frame(rel, rot)
+            shift = None if shift is None else to_input_frame(shift[None], rot)[0]
+        if self.cfg.anchor == "centroid":
+            rel = rel + self._smoothed_shift(t, shift)
         c, observed = self._conf(conf, since)
         if t.body is not None:
             if observed.sum() >= 12:  # well seen: this frame's bones are evidence of the body
@@ -529,11 +544,11 @@ class StreamingRefiner:
         t.last_root, t.last_root_frame = root, g
         return root
 
-    def _within_band(self, t: Track, rel: np.ndarray, g: int) -> np.ndarray:
+    def _within_band(self, rel: np.ndarray, x: np.ndarray | None) -> np.ndarray:
         """The refined joints no further than `trust_band_m` from what the estimator confidently saw in
-        frame g (both pelvis-relative, in the model's frame): the prior refines, it does not overrule a
-        clear observation with a pose it has not learned (sitting or lying on the floor)."""
-        x = next((x for idx, x in reversed(t.frames) if idx == g), None)
+        this frame (x: the model's input row; both pelvis-relative, in the model's frame): the prior
+        refines, it does not overrule a clear observation with a pose it has not learned (sitting or
+        lying on the floor)."""
         if x is None:
             return rel
         seen = x[:, 3] >= self.cfg.trust_band_conf
@@ -547,6 +562,30 @@ class StreamingRefiner:
         out = rel.copy()
         out[far] = x[far, :3] + d[far] * (self.cfg.trust_band_m / n[far])[:, None]
         return out
+
+    def _smoothed_shift(self, t: Track, shift: np.ndarray | None) -> np.ndarray:
+        """The centroid anchor (`anchor: centroid`): the refined body is moved so that its confidently
+        seen joints' confidence-weighted centroid is the observation's. The observed pelvis (the
+        estimator's hip midpoint) carries the estimator's offset from the true joint centre, and so do
+        the other observed joints relative to it: in absolute positions the two cancel. The prior moves
+        the pose toward true joint centres but not the root, so anchored at the pelvis the offset stays
+        in every joint; anchored at the centroid it cancels again. The offset belongs to the person and
+        changes slowly, so the shift is smoothed (`anchor_tau_s`) and held while nothing is seen."""
+        if shift is not None:
+            if t.anchor_shift is None or self.cfg.anchor_tau_s <= 0:
+                t.anchor_shift = shift
+            else:
+                k = 1.0 - float(np.exp(-1.0 / (self.cfg.fps * self.cfg.anchor_tau_s)))
+                t.anchor_shift = t.anchor_shift + k * (shift - t.anchor_shift)
+        return np.zeros(3, np.float32) if t.anchor_shift is None else t.anchor_shift
+
+    def _centroid_shift(self, rel: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+        """[3]: observed minus refined, averaged over the confidently seen joints by confidence (None:
+        none seen confidently)."""
+        w = np.where(x[:, 3] >= self.cfg.trust_band_conf, x[:, 3], 0.0)
+        if w.sum() <= 0:
+            return None
+        return (w[:, None] * (x[:, :3] - rel)).sum(0) / w.sum()
 
     def _forecast(self, t: Track, out: np.ndarray, rot: np.ndarray | None) -> TrackPose | None:
         """The pose at the newest frame's time + lead, from the forecast heads (out [17, H, 3])."""
@@ -562,6 +601,8 @@ class StreamingRefiner:
             rel = (1 - w) * rel + w * rezero(out[:, head(min(lo + 1, c.max_lead))])
         if rot is not None:
             rel = to_input_frame(rel, rot)
+        if self.cfg.anchor == "centroid" and t.anchor_shift is not None:  # where the body sits, as published
+            rel = rel + t.anchor_shift
         if t.body is not None:
             rel = t.body.impose(rel)
         root = t.root.predicted(h / self.cfg.fps)
