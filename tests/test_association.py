@@ -148,3 +148,37 @@ def test_refiner_counts_duplicate_ids_and_wrong_slots(prior_model):
     res = r.push(0.0, [Person(a, track_id=3), Person(b, track_id=3), Person(np.zeros((5, 3)), track_id=4)])
     assert res.dropped["duplicate_track_id"] == 2 and res.dropped["wrong_joint_count"] == 1
     assert len(res.frames[0].tracks) == 2
+
+
+def test_a_new_tracks_published_pelvis_never_jumps_when_the_estimate_does(prior_model):
+    """The estimator changes its mind about the distance by 1 m in a track's first half second (the
+    Sports2D clip's man, frame 24): the published pelvis gets there at `max_output_speed_mps`, from
+    the track's first frame on; without the limit the same input teleports."""
+    from stride_ros.data.synthetic import synthetic_walk
+    from stride_ros.stream.refiner import StreamConfig, StreamingRefiner
+
+    poses = synthetic_walk(seconds=2.0, fps=FPS, seed=1).astype(np.float32) + np.float32([0, 0, 4.0])
+    ray = poses[:, :1] / np.linalg.norm(poses[:, :1], axis=-1, keepdims=True)
+    poses[8:] += 1.0 * ray[8:]  # from frame 8 on the whole person is estimated 1 m further along the ray
+
+    def largest_move(speed: float) -> tuple[float, int]:
+        r = StreamingRefiner(prior_model, StreamConfig(fps=FPS, max_output_speed_mps=speed))
+        out = np.full(poses.shape, np.nan, np.float32)
+        ids = set()
+        try:
+            for t in range(len(poses)):
+                for fr in r.push(t / FPS, [Person(poses[t])], meta=t).frames:
+                    for k, tp in fr.tracks.items():
+                        out[fr.meta] = tp.poses
+                        ids.add(k)
+            limited = r.status()["identities"].get("speed_limited", 0)
+        finally:
+            r.close()
+        assert len(ids) == 1 and np.isfinite(out[:, 0]).all()  # one track, published every frame
+        return float(np.linalg.norm(np.diff(out[:, 0], axis=0), axis=-1).max()), limited
+
+    move, limited = largest_move(1e9)
+    assert move > 0.9 and limited == 0  # the input's jump reaches the output unlimited
+    move, limited = largest_move(12.0)
+    # 0.4 m per frame at most (the root; the anchor's smoothed shift adds millimetres), also in the first second
+    assert move <= 12.0 / FPS + 0.01 and limited >= 2

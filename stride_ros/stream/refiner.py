@@ -84,7 +84,6 @@ class StreamConfig:
     max_gap_fill_steps: int = 32  # model steps (all tracks) one input frame may spend on inferred gap frames
     body_model: bool = False  # impose each person's own bone lengths (core/body.py; measured: docs/results.md)
     trust_band_m: float = 0.3  # a refined joint stays this close to a confidently observed one (0: off)
-    settle_frames: int = 30  # a track's output may jump during its first frames (the estimator settling)
     max_output_speed_mps: float = 12.0  # the published pelvis never moves faster (0.4 m per frame at 30 Hz)
     trust_band_conf: float = 0.5  # "confidently": at least this confidence
     # where the refined body sits on the observation: "pelvis" (its pelvis on the filtered pelvis) or
@@ -532,9 +531,9 @@ class StreamingRefiner:
     def _continuous(self, t: Track, root: np.ndarray, g: int) -> np.ndarray:
         """The published pelvis moves no faster than `max_output_speed_mps` (faster than a sprint): when
         the filter starts again at an estimate that jumped (the estimator changed its mind about the
-        depth), the output gets there over a few frames instead of teleporting."""
-        settled = g - t.created >= self.cfg.settle_frames  # a new track's first estimates may still snap
-        if settled and t.last_root is not None and t.last_root_frame is not None and g > t.last_root_frame:
+        depth), the output gets there over a few frames instead of teleporting; from a track's first
+        frame on (measured: limiting a new track's first second too changes no camera-chain figure)."""
+        if t.last_root is not None and t.last_root_frame is not None and g > t.last_root_frame:
             step = self.cfg.max_output_speed_mps * (g - t.last_root_frame) / self.cfg.fps
             d = root - t.last_root
             n = float(np.linalg.norm(d))
