@@ -264,6 +264,28 @@ def test_scores_pool_over_sequences():
     assert set(ab.people) == {"0", "1", "b/0", "b/1"}
 
 
+@needs_data
+def test_with_the_scenes_floor_no_published_person_stands_under_it(clips, prior_model):
+    """`--crowd-floor` gives the refiner each scene's floor: its feet never go under it, where the same
+    crowd without the floor has them sink (the estimator's depth error along the viewing ray)."""
+    from stride_ros.cli.common import make_backend
+    from stride_ros.core.floor import Floor
+    from stride_ros.eval.crowd import CrowdBenchConfig, evaluate_crowd
+
+    crowd = make_crowd(clips, 2, 4.0, seed=5)
+    floor = Floor.from_values(crowd.floor, origin_is_camera=True)
+    lowest = {}
+    for given in (False, True):
+        cfg = CrowdBenchConfig(people=(2,), crowds=1, seconds=4.0, floor=given)
+        out = evaluate_crowd(crowd, prior_model, make_backend("auto", "cpu"), cfg, keep=True)["outputs"]
+        pred, ids = out[("no_ids", "ours")]
+        assert (ids >= 0).any(axis=0).sum() >= 2  # both people published
+        h = floor.height(pred[..., [3, 6], :].astype(np.float64)).min(-1)
+        lowest[given] = float(np.nanmin(h))
+    assert lowest[False] < -0.03  # without it, feet sink
+    assert lowest[True] >= -1e-3  # with it, never under the floor
+
+
 # --- the command line ----------------------------------------------------------------------------------
 
 @needs_data

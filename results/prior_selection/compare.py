@@ -8,6 +8,9 @@ Reads the `stride-ros evaluate` reports in `reports/<model>/` (real development 
 and whether it loses anywhere by more than the tolerance (the rule a prior must pass to ship).
 
     python results/prior_selection/compare.py --reference v2 v2 v3 dist600
+    python results/prior_selection/compare.py --reports reports/design --reference v2 v2 v3 soup50 soup75
+
+Motions and families are those each report folder holds (a design run may hold fewer).
 """
 from __future__ import annotations
 
@@ -23,23 +26,23 @@ ZOO_METHODS = ("stream_lag0_prior", "prior")
 METRICS = (("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"))
 
 
-def rows_of(model: str) -> dict[str, float]:
+def rows_of(reports: Path, model: str) -> dict[str, float]:
     """{"real/<motion>/<method>/<metric>": mm, "zoo/<family>/...": mm} for one prior's runs."""
-    d = HERE / "reports" / model
+    d = reports / model
     out: dict[str, float] = {}
     pooled: dict[str, list[tuple[float, int]]] = {}
-    for m in MOTIONS:
+    for m in (m for m in MOTIONS if (d / f"real_{m}.json").exists()):
         rep = json.loads((d / f"real_{m}.json").read_text())
-        for meth in ("one_euro", *REAL_METHODS):
+        for meth in (m for m in ("one_euro", *REAL_METHODS) if m in rep["methods"]):
             for key, _ in METRICS:
                 v = rep["methods"][meth]["all"][key]
                 out[f"real/{m}/{meth}/{key}"] = v
                 pooled.setdefault(f"real/pooled/{meth}/{key}", []).append((v, rep["n_frames"]))
     for k, vs in pooled.items():
         out[k] = sum(v * n for v, n in vs) / sum(n for _, n in vs)
-    for f in FAMILIES:
+    for f in (f for f in FAMILIES if (d / f"zoo_{f}.json").exists()):
         rep = json.loads((d / f"zoo_{f}.json").read_text())
-        for meth in ("one_euro", *ZOO_METHODS):
+        for meth in (m for m in ("one_euro", *ZOO_METHODS) if m in rep["methods"]):
             for key, _ in METRICS:
                 out[f"zoo/{f}/{meth}/{key}"] = rep["methods"][meth]["all"][key]
     return out
@@ -52,12 +55,16 @@ def judged(key: str) -> bool:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("models", nargs="+", help="folders under reports/")
+    p.add_argument("models", nargs="+", help="folders under --reports")
+    p.add_argument("--reports", default="reports", help="folder of the report folders, relative to this script's "
+                   "(default reports); comparison.json/.txt are written into it, or beside this script for reports")
     p.add_argument("--reference", required=True, help="the prior a candidate may not lose to")
     p.add_argument("--tolerance", type=float, default=0.01, help="largest loss allowed on any row (default 1 %%)")
     a = p.parse_args()
     models = list(dict.fromkeys([a.reference, *a.models]))
-    rows = {m: rows_of(m) for m in models}
+    reports = HERE / a.reports
+    out_dir = HERE if a.reports == "reports" else reports
+    rows = {m: rows_of(reports, m) for m in models}
     ref = rows[a.reference]
     keys = list(ref)
     verdict = {}
@@ -67,7 +74,7 @@ def main() -> None:
         losses = {k: r for k, r in ratios.items() if r > 1 + a.tolerance}
         verdict[m] = {"worst_row": worst, "worst_ratio": ratios[worst], "rows_lost": losses,
                       "qualifies": not losses}
-    (HERE / "comparison.json").write_text(json.dumps(
+    (out_dir / "comparison.json").write_text(json.dumps(
         {"reference": a.reference, "tolerance": a.tolerance, "rows": rows, "verdict": verdict}, indent=1) + "\n")
     lines = [f"mm; ratio to {a.reference} in brackets, '!' where it loses by more than {a.tolerance:.0%}", ""]
     head = f"{'row':44s}" + "".join(f"{m:>24s}" for m in models)
@@ -86,7 +93,7 @@ def main() -> None:
         outcome = "qualifies" if v["qualifies"] else "does not qualify"
         lines.append(f"{m}: worst {v['worst_ratio']:.3f} ({v['worst_row']}); rows lost by more than "
                      f"{a.tolerance:.0%}: {len(v['rows_lost'])}; {outcome}")
-    (HERE / "comparison.txt").write_text("\n".join(lines) + "\n")
+    (out_dir / "comparison.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -28,6 +28,9 @@ def add_crowd_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seconds", type=positive_float, default=10.0, help="length of each crowd (default 10)")
     g.add_argument("--match-m", type=positive_float, default=None,
                    help="pelvis distance within which a published person is a true one (default 1.0 m)")
+    g.add_argument("--crowd-floor", action="store_true",
+                   help="give the refiner each scene's floor (as a mounted camera knows it): feet on the floor fix "
+                   "each person's distance (default: distance rests on the estimator's idea of body size)")
     g.add_argument("--crowd-files", metavar="DIR",
                    help="also write each crowd as multi-person pose files there: <crowd>.<delivery>.npz and the "
                    "truth <crowd>.gt.npz")
@@ -90,7 +93,7 @@ def run_crowd(a: argparse.Namespace) -> int:
     if a.seconds * 30.0 < 30:
         raise InputError(f"--seconds {a.seconds:g}: a crowd needs at least 1 s")
     cfg = CrowdBenchConfig(people=people, crowds=a.crowds, seconds=a.seconds, seed=a.seed, lag=lags[0],
-                           match_m=a.match_m or MATCH_M)
+                           match_m=a.match_m or MATCH_M, floor=a.crowd_floor)
     model = load_model(a.model, a.device, threads=1)
     if not 0 <= cfg.lag <= model.cfg.max_stream_lag:
         raise InputError(f"--lags {a.lags}: the model streams lags 0..{model.cfg.max_stream_lag}")

@@ -15,7 +15,8 @@ frame, scored from the case's first detection on the 15 comparable joints:
   placement with / without the floor, causal: after a track ends its last pose is held; a
   `_pelvis` suffix anchors the refined body at its pelvis instead of its seen joints' centroid
   (`StreamConfig.anchor`);
-- `offline`: the prior over the whole clip (`refine --mode offline`) on the floored placement.
+- `offline`: the prior over the whole clip (`refine --mode offline`) on the floored placement, then
+  grounded on the floor as that command does; `offline_pelvis` anchors it at its pelvis.
 
 Columns: Abs (mean joint distance as published) on all, seen and missed frames; MPJPE (pelvises
 together) and PA-MPJPE on seen frames; Accel (root-relative, frames whose neighbours exist); the
@@ -127,10 +128,14 @@ def stream_row(model, inputs: Inputs, lag: int, floor: bool, backend=None, **ove
     return held(out)
 
 
-def offline_row(model, inputs: Inputs) -> np.ndarray:
+def offline_row(model, inputs: Inputs, anchor: str = "centroid") -> np.ndarray:
+    """`refine --mode offline` on the floored placement: the prior over the whole clip, then the floor."""
     from ..offline.adapt import AdaptConfig, refine_offline
+    from ..stream.grounding import ground_track
     p = inputs.placement(True)
-    return refine_offline(model, p.poses, p.confidence, p.fps, AdaptConfig(epochs=0)).poses
+    out = refine_offline(model, p.poses, p.confidence, p.fps, AdaptConfig(epochs=0, anchor=anchor)).poses
+    floor = inputs.case.landmarks.floor
+    return out if floor is None else ground_track(out, p.poses, floor, p.fps)
 
 
 def build_rows(names: list[str], model) -> dict[str, Callable[[Inputs], np.ndarray]]:
@@ -146,12 +151,12 @@ def build_rows(names: list[str], model) -> dict[str, Callable[[Inputs], np.ndarr
         elif m:
             rows[name] = lambda i, lag=int(m.group(1)), f=not m.group(2), pelvis=bool(m.group(3)): stream_row(
                 model, i, lag, f, **({"anchor": "pelvis"} if pelvis else {}))
-        elif name == "offline":
-            rows[name] = lambda i: offline_row(model, i)
+        elif name in ("offline", "offline_pelvis"):
+            rows[name] = lambda i, a=("pelvis" if name.endswith("pelvis") else "centroid"): offline_row(model, i, a)
         else:
             from ..core.errors import InputError
             raise InputError(f"unknown chain row {name!r} (known: placement, placement_floor, pnp, pnp_floor, "
-                             "stream_lagN[_nofloor][_pelvis], offline)")
+                             "stream_lagN[_nofloor][_pelvis], offline[_pelvis])")
     return rows
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.floor import Floor
 from ..data.crowd import (
     Crowd,
     CrowdConfig,
@@ -65,6 +66,7 @@ class CrowdBenchConfig:
     match_m: float = MATCH_M
     box_iou: float = 0.3
     box_max_age: int = 30  # frames
+    floor: bool = False  # the refiner is given each scene's floor (a mounted camera knows it)
 
     def crowd_seed(self, people: int, k: int) -> int:
         return self.seed * 10_000 + people * 100 + k
@@ -83,12 +85,14 @@ def persons(d: Delivery, t: int, ids: np.ndarray | None) -> list[Person]:
 
 
 def stream_crowd(model: DSTformer, backend: Backend, d: Delivery, ids: np.ndarray | None, trust_ids: bool,
-                 lag: int = 0, only: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                 lag: int = 0, only: int | None = None, floor: Floor | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Push a delivery through one streaming refiner, frame by frame, as the node would receive it.
     Returns what it published: poses [T, M, 17, 3] and ids [T, M] (one column per published id, -1
-    where that id was not published) and the refiner's status. `only`: just this true person."""
+    where that id was not published) and the refiner's status. `only`: just this true person.
+    `floor`: the scene's floor, given to the refiner (None: distance rests on body size)."""
     T = len(d.poses)
-    refiner = StreamingRefiner(model, StreamConfig(lag=lag, fps=d.fps, trust_ids=trust_ids), backend)
+    refiner = StreamingRefiner(model, StreamConfig(lag=lag, fps=d.fps, trust_ids=trust_ids, floor=floor), backend)
     got: dict[int, dict] = {}
     try:
         for t in range(T):
@@ -141,6 +145,7 @@ def evaluate_crowd(crowd: Crowd, model: DSTformer, backend: Backend, cfg: CrowdB
     """Every delivery x row of one crowd, and the one-at-a-time reference: scores (and outputs when
     `keep`). `files`: a folder to write the deliveries and the truth to, as multi-person pose files."""
     seed = cfg.crowd_seed(crowd.n_people, 0) + 7
+    floor = Floor.from_values(crowd.floor, "crowd floor", origin_is_camera=True) if cfg.floor else None
     dl = {"true_ids": deliver(crowd, "true_ids"), "no_ids": deliver(crowd, "no_ids", seed)}
     dl["no_ids"] = _packed(dl["no_ids"])
     box = track(BoxTracker(cfg.box_iou, cfg.box_max_age), dl["no_ids"].poses, dl["no_ids"].keypoints_px)
@@ -171,13 +176,14 @@ def evaluate_crowd(crowd: Crowd, model: DSTformer, backend: Backend, cfg: CrowdB
             else:
                 given = {"ids_as_given": d.track_ids if name != "no_ids" else slot_ids(d),
                          "nearest": track(NearestTracker(), d.poses), "ours": None}[row]
-                pred, ids, _ = stream_crowd(model, backend, d, given, row != "ours", cfg.lag)
+                pred, ids, _ = stream_crowd(model, backend, d, given, row != "ours", cfg.lag, floor=floor)
             scores[name][row] = score(pred, ids)
             if keep:
                 outputs[(name, row)] = (pred, ids)
     alone = None
     for k in range(crowd.n_people):
-        pred, ids, _ = stream_crowd(model, backend, dl["true_ids"], dl["true_ids"].track_ids, True, cfg.lag, only=k)
+        pred, ids, _ = stream_crowd(model, backend, dl["true_ids"], dl["true_ids"].track_ids, True, cfg.lag, only=k,
+                                    floor=floor)
         s = score_tracking(crowd.gt[:, k:k + 1], pred, ids, crowd.fps, crowd.in_view[:, k:k + 1], cfg.match_m,
                            in_view(crowd, pred))
         s.people = {str(k): s.people["0"]}
@@ -274,7 +280,9 @@ def format_report(report: dict) -> str:
     o = sc["occlusion_s"]
     cfg = report["config"]
     lines = [f"{sc['crowds']} crowds of {','.join(map(str, cfg['people']))} people, {cfg['seconds']:g} s each, "
-             f"seed {cfg['seed']}, lag {cfg['lag']}; matched within {report['match_m']:g} m of the true pelvis",
+             f"seed {cfg['seed']}, lag {cfg['lag']}; matched within {report['match_m']:g} m of the true pelvis; "
+             + ("the refiner given each scene's floor" if cfg.get("floor")
+                else "no floor (distance rests on body size)"),
              f"scenes: {sc['person_seconds_in_view']:.0f} person-seconds in view, {sc['crossings']} crossings in the "
              f"image, {sc['occlusions']} mutual occlusions (person not reported; median "
              f"{_fmt(o['median'], 2)} s, max {_fmt(o['max'], 2)} s, {o['over_0.5']} > 0.5 s, {o['over_1.0']} > 1 s, "

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..core.representation import decode, rezero
+from ..core.representation import decode, rezero, to_input_frame
 from ..core.skeleton import BONE_CHILDREN, BONE_PARENTS, MIRROR
-from ..core.timeseries import interpolate_missing
+from ..core.timeseries import MODEL_FPS, interpolate_missing
 from ..model.dstformer import DSTformer
 from .windows import blend, finish, mirror_input, mirror_output, predict_windows, prepare, window_starts, windows
 
@@ -57,6 +57,12 @@ class AdaptConfig:
     gate_mm: float | None = 150.0
     overlap: bool = True
     max_batch: int = 8
+    # where the refined body sits (as the stream's `anchor`): "centroid" moves it onto its confidently
+    # seen joints (shift smoothed over anchor_tau_s, forward and backward: offline has the future),
+    # "pelvis" leaves it on the tracked pelvis
+    anchor: str = "centroid"
+    anchor_tau_s: float = 0.2
+    anchor_conf: float = 0.5  # "confidently seen": at least this confidence
     # adapt only the top `adapt_layers` dual-stream layers, the final norm and the head (None: every
     # weight, as the paper). The frozen bottom runs without autograd, so no backward pass goes
     # through it: measured 0.54-0.75 x the time of adapting everything (docs/results.md, Adaptation).
@@ -408,6 +414,40 @@ def refine_offline(model: DSTformer, poses: np.ndarray, confidence: np.ndarray |
                 adapted_rel, adapted = rel, True
         if not adapted:
             log.warning("%s: falling back to the prior's output", reason)
-    out = finish(decode(adapted_rel, root, rot), fps, T0)
+    out = decode(adapted_rel, root, rot)
+    if cfg.anchor == "centroid":
+        out = out + centroid_shift(x, adapted_rel, rot, cfg.anchor_tau_s, cfg.anchor_conf)[:, None]
+    elif cfg.anchor != "pelvis":
+        raise ValueError(f"anchor {cfg.anchor!r}: expected centroid or pelvis")
+    out = finish(out, fps, T0)
     return AdaptResult(out, adapted, reason, losses, time.perf_counter() - t0)
+
+
+def centroid_shift(x: np.ndarray, rel: np.ndarray, rot: np.ndarray | None, tau_s: float,
+                   conf_min: float) -> np.ndarray:
+    """[T, 3] (input frame): how far the refined body [T, 17, 3] (model frame) must move so that its
+    confidently seen joints' confidence-weighted centroid sits on the observed one (x [T, 17, 4], at
+    MODEL_FPS), smoothed forward and backward over tau_s; frames with nothing seen take their
+    neighbours' shift. An estimator's pelvis is not the joint centre the prior learned: its offset
+    cancels in absolute positions only when the body is anchored where its joints were seen (the
+    stream's `anchor: centroid`, stream/refiner.py)."""
+    rel = rezero(rel)
+    w = np.where(x[..., 3] >= conf_min, x[..., 3], 0.0)  # [T, 17]
+    total = w.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shift = (w[..., None] * (x[..., :3] - rel)).sum(-2) / total[:, None]
+    if rot is not None:
+        shift = to_input_frame(shift[:, None], rot)[:, 0]
+    seen = total > 0
+    if not seen.any():
+        return np.zeros((len(x), 3), np.float32)
+    shift = interpolate_missing(shift[:, None], seen[:, None])[:, 0]
+    if tau_s > 0:
+        k = 1.0 - float(np.exp(-1.0 / (MODEL_FPS * tau_s)))
+        for order in (slice(None), slice(None, None, -1)):  # forward, then backward: no lag
+            s = shift[order].copy()
+            for t in range(1, len(s)):
+                s[t] = s[t - 1] + k * (s[t] - s[t - 1])
+            shift[order] = s
+    return shift.astype(np.float32)
 
