@@ -79,3 +79,30 @@ def test_on_real_video_the_centroid_anchor_places_the_person_closer_to_the_truth
         seen = ~case.missing[case.first:]
         abs_seen[anchor] = float(np.nanmean(err["abs"][seen]))
     assert abs_seen["centroid"] < 0.99 * abs_seen["pelvis"], abs_seen
+
+
+def test_offline_the_centroid_anchor_is_a_rigid_move_onto_the_seen_joints(prior_model):
+    """`refine --mode offline` anchors the same way (`AdaptConfig.anchor`), its shift smoothed both ways."""
+    from stride_ros.offline.adapt import AdaptConfig, refine_offline
+    sim = simulate(synthetic_walk(seconds=4.0, fps=FPS, seed=3), FPS, seed=4,
+                   cfg=SimulatorConfig(occlusion_s=0.0, partial_rate_per_s=0.0, swap_hazard=0.0, outlier_hazard=0.0))
+    poses, conf = sim.poses.astype(np.float32), sim.confidence.astype(np.float32)
+    with pytest.raises(ValueError, match="anchor"):
+        refine_offline(prior_model, poses, conf, FPS, AdaptConfig(epochs=0, anchor="feet"))
+    out = {a: refine_offline(prior_model, poses, conf, FPS, AdaptConfig(epochs=0, anchor=a, anchor_tau_s=tau)).poses
+           for a, tau in (("pelvis", 0.0), ("centroid", 0.0))}
+    smoothed = refine_offline(prior_model, poses, conf, FPS, AdaptConfig(epochs=0)).poses
+    shift = out["centroid"] - out["pelvis"]
+    assert np.abs(shift - shift[:, :1]).max() < 1e-4 and np.linalg.norm(shift[:, 0], axis=-1).max() > 1e-3
+    # unsmoothed, the confidently seen joints' weighted centroid lands on the observed one, up to the
+    # pelvis smoother's own correction of the observed pelvis (which both anchors share)
+    seen = np.isfinite(poses).all(-1) & (conf >= 0.5)
+    use = seen[:, 0] & (seen.sum(1) >= 8)
+    w = np.where(seen, conf, 0.0)[use][..., None]
+    seen_c = (w * (out["centroid"][use] - np.nan_to_num(poses[use]))).sum(1) / w.sum(1)
+    filt = out["pelvis"][use][:, 0] - poses[use][:, 0]
+    assert np.abs(seen_c - filt).max() < 2e-3
+    # smoothed, the same shift on average, moving less from frame to frame
+    s2 = (smoothed - out["pelvis"])[:, 0]
+    assert np.abs(np.diff(s2, axis=0)).mean() < 0.7 * np.abs(np.diff(shift[:, 0], axis=0)).mean()
+    assert np.linalg.norm(s2.mean(0) - shift[:, 0].mean(0)) < 0.01
