@@ -98,3 +98,18 @@ def decode(rel: np.ndarray, root: np.ndarray, rot: np.ndarray | None = None) -> 
 def to_input_frame(rel: np.ndarray, rot: np.ndarray) -> np.ndarray:
     """Canonical-frame vectors [..., 17, 3] back into the input frame (R^T v per joint)."""
     return np.einsum("...ji,...kj->...ki", rot, rel)
+
+
+ANCHORS = ("pelvis", "centroid")  # where a refined body sits on its observation (stream and offline)
+
+
+def seen_centroid_shift(x: np.ndarray, rel: np.ndarray, conf_min: float) -> np.ndarray:
+    """x [..., 17, 4] the model's input rows, rel [..., 17, 3] the refined pose (both pelvis-relative, in
+    the model's frame) -> [..., 3]: observed minus refined, averaged over the joints seen with at least
+    `conf_min` confidence, weighted by it; NaN where none is. The `centroid` anchor moves the refined
+    body by this: the estimator's hip midpoint is not a joint centre, and the prior corrects the pose
+    but not the root, so the offset cancels only where the body sits on its seen joints."""
+    w = np.where(x[..., 3] >= conf_min, x[..., 3], 0.0)
+    total = w.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (w[..., None] * (x[..., :3] - rel)).sum(-2) / np.where(total > 0, total, np.nan)[..., None]

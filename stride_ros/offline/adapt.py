@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..core.representation import decode, rezero, to_input_frame
+from ..core.representation import ANCHORS, decode, rezero, seen_centroid_shift, to_input_frame
 from ..core.skeleton import BONE_CHILDREN, BONE_PARENTS, MIRROR
 from ..core.timeseries import MODEL_FPS, interpolate_missing
 from ..model.dstformer import DSTformer
@@ -394,6 +394,8 @@ def _epoch_starts(T: int, W: int, rolling: bool, gen: torch.Generator) -> list[i
 def refine_offline(model: DSTformer, poses: np.ndarray, confidence: np.ndarray | None, fps: float,
                    cfg: AdaptConfig = AdaptConfig()) -> AdaptResult:
     """The whole STRIDE procedure on one clip -> complete absolute poses (same frame, length)."""
+    if cfg.anchor not in ANCHORS:
+        raise ValueError(f"anchor {cfg.anchor!r}: expected one of {', '.join(ANCHORS)}")
     t0 = time.perf_counter()
     T0 = len(poses)
     x, root, rot = prepare(poses, confidence, fps, model.cfg.canonical)
@@ -417,28 +419,19 @@ def refine_offline(model: DSTformer, poses: np.ndarray, confidence: np.ndarray |
     out = decode(adapted_rel, root, rot)
     if cfg.anchor == "centroid":
         out = out + centroid_shift(x, adapted_rel, rot, cfg.anchor_tau_s, cfg.anchor_conf)[:, None]
-    elif cfg.anchor != "pelvis":
-        raise ValueError(f"anchor {cfg.anchor!r}: expected centroid or pelvis")
     out = finish(out, fps, T0)
     return AdaptResult(out, adapted, reason, losses, time.perf_counter() - t0)
 
 
 def centroid_shift(x: np.ndarray, rel: np.ndarray, rot: np.ndarray | None, tau_s: float,
                    conf_min: float) -> np.ndarray:
-    """[T, 3] (input frame): how far the refined body [T, 17, 3] (model frame) must move so that its
-    confidently seen joints' confidence-weighted centroid sits on the observed one (x [T, 17, 4], at
-    MODEL_FPS), smoothed forward and backward over tau_s; frames with nothing seen take their
-    neighbours' shift. An estimator's pelvis is not the joint centre the prior learned: its offset
-    cancels in absolute positions only when the body is anchored where its joints were seen (the
-    stream's `anchor: centroid`, stream/refiner.py)."""
-    rel = rezero(rel)
-    w = np.where(x[..., 3] >= conf_min, x[..., 3], 0.0)  # [T, 17]
-    total = w.sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shift = (w[..., None] * (x[..., :3] - rel)).sum(-2) / total[:, None]
+    """[T, 3] (input frame): the `centroid` anchor's shift of every frame (seen_centroid_shift; x
+    [T, 17, 4] at MODEL_FPS, rel [T, 17, 3] in the model frame), smoothed forward and backward over
+    tau_s (offline has the future); frames with nothing seen take their neighbours' shift."""
+    shift = seen_centroid_shift(x, rezero(rel), conf_min)
+    seen = np.isfinite(shift).all(-1)
     if rot is not None:
         shift = to_input_frame(shift[:, None], rot)[:, 0]
-    seen = total > 0
     if not seen.any():
         return np.zeros((len(x), 3), np.float32)
     shift = interpolate_missing(shift[:, None], seen[:, None])[:, 0]

@@ -47,7 +47,7 @@ from ..core.body import BodyModel
 from ..core.canonical import Canonicaliser
 from ..core.counting import DropCounter
 from ..core.floor import Floor
-from ..core.representation import encode, frame_weight, rezero, to_input_frame, usable
+from ..core.representation import ANCHORS, encode, frame_weight, rezero, seen_centroid_shift, to_input_frame, usable
 from ..core.rootpath import RootFilterParams
 from ..core.skeleton import NUM_JOINTS
 from ..model.backends import Backend, Runner
@@ -60,7 +60,6 @@ from .worker import AdaptationWorker, AdaptRequest, Handover, InlineWorker, repl
 log = logging.getLogger("stride_ros.stream.refiner")
 
 TRUNKS = ("auto", "causal", "ahead")
-ANCHORS = ("pelvis", "centroid")
 
 
 @dataclass
@@ -509,7 +508,10 @@ class StreamingRefiner:
         x = next((x for idx, x in reversed(t.frames) if idx == g), None)
         if self.cfg.trust_band_m > 0:
             rel = self._within_band(rel, x)
-        shift = self._centroid_shift(rel, x) if self.cfg.anchor == "centroid" and x is not None else None
+        shift = None
+        if self.cfg.anchor == "centroid" and x is not None:
+            shift = seen_centroid_shift(x, rel, self.cfg.trust_band_conf)
+            shift = shift if np.isfinite(shift).all() else None  # nothing seen confidently
         if rot is not None:
             rel = to_input_frame(rel, rot)
             shift = None if shift is None else to_input_frame(shift[None], rot)[0]
@@ -577,14 +579,6 @@ class StreamingRefiner:
                 k = 1.0 - float(np.exp(-1.0 / (self.cfg.fps * self.cfg.anchor_tau_s)))
                 t.anchor_shift = t.anchor_shift + k * (shift - t.anchor_shift)
         return np.zeros(3, np.float32) if t.anchor_shift is None else t.anchor_shift
-
-    def _centroid_shift(self, rel: np.ndarray, x: np.ndarray) -> np.ndarray | None:
-        """[3]: observed minus refined, averaged over the confidently seen joints by confidence (None:
-        none seen confidently)."""
-        w = np.where(x[:, 3] >= self.cfg.trust_band_conf, x[:, 3], 0.0)
-        if w.sum() <= 0:
-            return None
-        return (w[:, None] * (x[:, :3] - rel)).sum(0) / w.sum()
 
     def _forecast(self, t: Track, out: np.ndarray, rot: np.ndarray | None) -> TrackPose | None:
         """The pose at the newest frame's time + lead, from the forecast heads (out [17, H, 3])."""
