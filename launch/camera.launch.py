@@ -8,7 +8,7 @@ draws the refined skeleton on the camera image (published on /human_pose_refined
 
 Launch arguments (every one documented below with its default; the table in docs/camera.md):
   image_topic, image_transport, camera_info_topic, image_qos, max_people, pose_topic, refined_topic, params_file,
-  namespace, overlay, use_sim_time.
+  namespace, overlay, adapt, use_sim_time.
 max_people:=N (N > 1) finds up to N people per image, each published with its own track_id; the refiner
 refines each under that id.
 Images come JPEG-compressed by default (image_transport:=compressed, from image_topic + '/compressed', as
@@ -65,6 +65,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("overlay", default_value="false",
                               description="true: the refiner draws the refined skeleton on the camera image "
                               "(/human_pose_refined/overlay; needs OpenCV)"),
+        DeclareLaunchArgument("adapt", default_value="true",
+                              description="the refiner learns each person's share of BlazePose's pose in the "
+                              "background (adapt_params blend; on real video -3.5 % Abs, docs/results.md)"),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="follow /clock (bag replay)"),
     ]
     sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
@@ -99,6 +102,7 @@ def generate_launch_description() -> LaunchDescription:
                 "output_topic": LaunchConfiguration("refined_topic"),
                 "image_topic": _when_overlay("image_topic"),  # the overlay draws on the camera image
                 "camera_info_topic": _when_overlay("camera_info_topic"),
+                "adapt": ParameterValue(LaunchConfiguration("adapt"), value_type=bool),
                 "use_sim_time": sim_time,
             },
         ],

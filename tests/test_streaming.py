@@ -147,7 +147,8 @@ def _checksum(model):
 
 @pytest.mark.parametrize("lag", [0, 16])  # the causal trunk, and the ahead trunk of the shipped prior
 def test_adaptation_swaps_whole_runners_and_never_writes_weights_in_use(prior_model, stream_input, monkeypatch, lag):
-    cfg = StreamConfig(lag=lag, adapt=True, adapt_interval_s=1.0, adapt_min_frames=60, adapt_epochs=2)
+    cfg = StreamConfig(lag=lag, adapt=True, adapt_params="top", adapt_interval_s=1.0, adapt_min_frames=60,
+                       adapt_epochs=2)
     # the swap is under test, not whether adaptation helps: accept every burst that does not diverge
     monkeypatch.setattr(StreamConfig, "adapt_config",
                         lambda self: AdaptConfig(epochs=2, max_batch=4, holdout_share=0.0))
@@ -228,7 +229,8 @@ def test_retired_runners_are_freed_between_frames():
 
 
 def test_poisoned_burst_is_discarded(prior_model, stream_input, monkeypatch):
-    cfg = StreamConfig(lag=0, adapt=True, adapt_interval_s=1.0, adapt_min_frames=60, adapt_epochs=2)
+    cfg = StreamConfig(lag=0, adapt=True, adapt_params="top", adapt_interval_s=1.0, adapt_min_frames=60,
+                       adapt_epochs=2)
     monkeypatch.setattr(StreamConfig, "adapt_config", lambda self: AdaptConfig(epochs=2, lr=1e6, max_batch=4))
     r = StreamingRefiner(prior_model, cfg, worker=InlineWorker())
     for t in range(1, 121):
@@ -254,7 +256,8 @@ def test_process_exits_when_closed_mid_burst(tmp_path):
         "from stride_ros.stream.refiner import StreamConfig, StreamingRefiner\n"
         "from stride_ros.data.synthetic import synthetic_walk\n"
         "sim = simulate(synthetic_walk(seconds=30, fps=30.0, seed=1), 30.0, seed=2)\n"
-        "cfg = StreamConfig(adapt=True, adapt_interval_s=0.0, adapt_min_frames=60, adapt_epochs=30)\n"
+        "cfg = StreamConfig(adapt=True, adapt_params='top', adapt_interval_s=0.0, adapt_min_frames=60,\n"
+        "                   adapt_epochs=30)\n"
         "w = ProcessWorker()\n"
         "r = StreamingRefiner(load_model(), cfg, worker=w)\n"
         "for t in range(1, len(sim.poses)):\n"

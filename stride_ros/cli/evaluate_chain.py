@@ -19,7 +19,8 @@ def add_chain_arguments(p: argparse.ArgumentParser) -> None:
                    "<case>.in.npz/.gt.npz; default: $STRIDE_ROS_CHAIN)")
     p.add_argument("--rows", default=None,
                    help="with --chain: comma list of rows (default: placement,pnp,pnp_floor,placement_floor,"
-                   "stream_lag0_nofloor,stream_lag0,stream_lag8,offline; also stream_lagN[_nofloor][_pelvis])")
+                   "stream_lag0_nofloor[_blend],stream_lag0[_blend],stream_lag8[_blend],offline; "
+                   "also stream_lagN[_nofloor][_pelvis][_blend], offline_pelvis)")
 
 
 def run_chain_cli(a: argparse.Namespace) -> int:
@@ -46,7 +47,8 @@ def run_chain_cli(a: argparse.Namespace) -> int:
                             progress=not a.quiet)
     print(format_chain(rep))
     print()
-    print(format_per_case(rep, [n for n in ("placement_floor", "stream_lag0", "stream_lag8") if n in names]
+    print(format_per_case(rep, [n for n in ("placement_floor", "stream_lag0", "stream_lag0_blend", "stream_lag8")
+                                                if n in names]
                           or names[-3:]))
     if a.json:
         import json
@@ -54,7 +56,7 @@ def run_chain_cli(a: argparse.Namespace) -> int:
         Path(a.json).write_text(json.dumps(rep.to_json(), indent=1))
         print(f"wrote {a.json}")
     if a.plot:
-        plot_distance(traces, a.plot, [n for n in names if n in ("placement", "pnp_floor", "placement_floor",
-                                                                  "stream_lag0", "stream_lag0_nofloor")])
+        shown = ("placement", "pnp_floor", "placement_floor", "stream_lag0", "stream_lag0_blend", "stream_lag0_nofloor")
+        plot_distance(traces, a.plot, [n for n in names if n in shown])
         print(f"wrote {a.plot}")
     return 0

@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="offline: adaptation epochs (default 0 = the prior alone, the measured best: "
                    "docs/results.md, Adaptation; the paper used 30); stream: epochs per background burst (default: no "
                    "adaptation; N > 0 turns it on)")
+    p.add_argument("--adapt", action="store_true",
+                   help="stream: learn each person's share of the estimator's pose in the background, as "
+                   "camera.launch.py does (adapt_params: blend)")
     p.add_argument("--floor", metavar="NX,NY,NZ,D",
                    help="the floor in the input's frame: a point X lies n.X - d metres above it, n the unit up "
                    "vector (default: a landmarks file's own floor; pose files: none)")
@@ -98,8 +101,9 @@ def _stream_config(a: argparse.Namespace, model, seq, floor):
     if lead_s > horizon + 1e-9:
         raise InputError(f"--lead-ms {a.lead_ms:g}: beyond the prior's horizon ({horizon * 1000:.0f} ms at "
                          f"{seq.fps:g} fps)" if horizon else "--lead-ms: this prior has no forecast heads")
-    adapt = a.tta_steps is not None and a.tta_steps > 0
-    return StreamConfig(lag=lag, fps=seq.fps, lead_s=lead_s, floor=floor, trust_ids=not a.ignore_ids, adapt=adapt,
+    weights = a.tta_steps is not None and a.tta_steps > 0
+    return StreamConfig(lag=lag, fps=seq.fps, lead_s=lead_s, floor=floor, trust_ids=not a.ignore_ids,
+                        adapt=weights or a.adapt, adapt_params="top" if weights else "blend",
                         adapt_epochs=max(1, a.tta_steps or 1))
 
 

@@ -14,7 +14,8 @@ frame, scored from the case's first detection on the 15 comparable joints:
 - `stream_lagN` / `stream_lagN_nofloor`: the streaming refiner (exactly the node's code) on the
   placement with / without the floor, causal: after a track ends its last pose is held; a
   `_pelvis` suffix anchors the refined body at its pelvis instead of its seen joints' centroid
-  (`StreamConfig.anchor`);
+  (`StreamConfig.anchor`); a `_blend` suffix learns each person's estimator share in the background
+  (`adapt_params: blend`, stream/blend.py): the same run with and without it, row by row;
 - `offline`: the prior over the whole clip (`refine --mode offline`) on the floored placement, then
   grounded on the floor as that command does; `offline_pelvis` anchors it at its pelvis.
 
@@ -36,8 +37,9 @@ from ..data.chaindata import ChainCase
 from ..data.realdata import COMPARABLE
 from . import metrics
 
-ROWS_DEFAULT = ("placement", "pnp", "pnp_floor", "placement_floor", "stream_lag0_nofloor", "stream_lag0",
-                "stream_lag8", "offline")
+ROWS_DEFAULT = ("placement", "pnp", "pnp_floor", "placement_floor", "stream_lag0_nofloor",
+                "stream_lag0_nofloor_blend", "stream_lag0", "stream_lag0_blend", "stream_lag8", "stream_lag8_blend",
+                "offline")
 COLUMNS = ("abs_all", "abs_seen", "abs_missed", "mpjpe_seen", "pa_mpjpe_seen", "accel", "depth_pct_seen")
 PNP_MIN_VISIBILITY = 0.5
 PNP_SOLE_M = 0.03
@@ -142,21 +144,22 @@ def build_rows(names: list[str], model) -> dict[str, Callable[[Inputs], np.ndarr
     import re
     rows: dict[str, Callable[[Inputs], np.ndarray]] = {}
     for name in names:
-        m = re.fullmatch(r"stream_lag(\d+)(_nofloor)?(_pelvis)?", name)
+        m = re.fullmatch(r"stream_lag(\d+)(_nofloor)?(_pelvis)?(_blend)?", name)
         if name in ("placement", "placement_floor"):
             rows[name] = lambda i, f=name.endswith("floor"): held(i.placement(f).poses)
         elif name in ("pnp", "pnp_floor"):
             rows[name] = lambda i, f=name.endswith("floor"): held(pnp_sequence(i.case, i.case.landmarks.floor
                                                                               if f else None))
         elif m:
-            rows[name] = lambda i, lag=int(m.group(1)), f=not m.group(2), pelvis=bool(m.group(3)): stream_row(
-                model, i, lag, f, **({"anchor": "pelvis"} if pelvis else {}))
+            kw = {**({"anchor": "pelvis"} if m.group(3) else {}),
+                  **({"adapt": True, "adapt_params": "blend"} if m.group(4) else {})}
+            rows[name] = lambda i, lag=int(m.group(1)), f=not m.group(2), kw=kw: stream_row(model, i, lag, f, **kw)
         elif name in ("offline", "offline_pelvis"):
             rows[name] = lambda i, a=("pelvis" if name.endswith("pelvis") else "centroid"): offline_row(model, i, a)
         else:
             from ..core.errors import InputError
             raise InputError(f"unknown chain row {name!r} (known: placement, placement_floor, pnp, pnp_floor, "
-                             "stream_lagN[_nofloor][_pelvis], offline[_pelvis])")
+                             "stream_lagN[_nofloor][_pelvis][_blend], offline[_pelvis])")
     return rows
 
 

@@ -99,7 +99,8 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
                 raise InputError(f"{name}: this prior has no forecast heads (max_lead 0)")
             methods[name] = partial(lead_row, prior, ld.group(2) or "", float(ld.group(1)))
             continue
-        m = re.fullmatch(r"stream_lag(\d+)(_causal|_ahead)?(_prior|_distill|_masked|_stride|_body)?(_floor)?", name)
+        m = re.fullmatch(r"stream_lag(\d+)(_causal|_ahead)?(_prior|_distill|_masked|_stride|_body|_blend)?(_floor)?",
+                         name)
         wl = re.fullmatch(r"window_lag(\d+)", name)
         if name == "prior":
             methods[name] = partial(_offline, prior, AdaptConfig(epochs=0))
@@ -120,11 +121,12 @@ def build_methods(spec: str, model: str | None = None, tta_steps: int = 30, lags
                 raise InputError(f"{name}: {e}") from None
             how = (m.group(3) or "_stride")[1:]
             methods[name] = partial(_stream, prior, lag, how not in ("prior", "body"), trunk,
-                                    "stride" if how in ("prior", "body") else how, how == "body")
+                                    "stride" if how in ("prior", "body", "blend") else how, how == "body",
+                                    params="blend" if how == "blend" else "top")
             methods[name].wants_floor = bool(m.group(4))  # the case's floor (a simulated camera's mounting)
         else:
             known = list(BASELINES) + ["prior", *ABLATION, *ADAPTATION, "window_lagN",
-                                       "stream_lagN[_causal|_ahead][_prior|_distill|_masked|_body][_floor]",
+                                       "stream_lagN[_causal|_ahead][_prior|_distill|_masked|_body|_blend][_floor]",
                                        "leadN[_hold|_cv_one_euro|_cv_lag0]"]
             raise InputError(f"unknown method {name!r} (known: {', '.join(known)}; groups: {', '.join(GROUPS)})")
     return methods
@@ -140,10 +142,10 @@ def _window_lag(model, lag: int, poses, confidence, fps):
 
 
 def _stream(model, lag: int, adapt: bool, trunk: str, objective: str, body: bool, poses, confidence, fps,
-            floor=None):
+            floor=None, params: str = "top"):
     from ..data.posefile import PoseSequence
     from ..stream.sequence import stream_sequence
     cfg = StreamConfig(lag=lag, fps=fps, adapt=adapt, trunk=trunk, adapt_objective=objective, body_model=body,
-                       floor=floor)
+                       floor=floor, adapt_params=params)
     out, _, _ = stream_sequence(model, PoseSequence(poses, fps, confidence), cfg)
     return out

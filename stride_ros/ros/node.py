@@ -88,6 +88,7 @@ class RefineNode(Node):
         self.floors = FloorSource(self, p.floor_frame, p.floor_plane, p.camera_height_m, p.camera_pitch_deg)
         cfg = StreamConfig(lag=p.lag_frames, fps=p.fps, adapt=p.adapt, adapt_interval_s=p.adapt_interval_s,
                            adapt_epochs=p.adapt_epochs, max_adapted_tracks=p.max_adapted_tracks,
+                           adapt_params=p.adapt_params,
                            track_timeout_s=p.track_timeout_s, max_tracks=p.max_tracks, max_abs_m=p.max_abs_m,
                            trust_ids=p.trust_track_ids, floor=self.floors.fixed,
                            lead_s=lead_s, body_model=p.body_model)
@@ -318,7 +319,7 @@ class RefineNode(Node):
         for tid, t in st["tracks"].items():
             kv[f"track_{tid}_buffer_fill"] = f"{t['buffered']}/{self.refiner.buffer_len}"
             kv[f"track_{tid}_adaptation"] = f"{t['adaptation']} ({t['adapt_runs']} bursts) {t['last_result']}"
-            for key in ("distance_m", "height_m", "scale", "contact", "floor"):
+            for key in ("distance_m", "height_m", "scale", "contact", "floor", "estimator_share"):
                 if key in t:
                     kv[f"track_{tid}_{key}"] = str(t[key])
         kv["floor"] = (f"in use: {st['floor']}" if st["floor"] else

@@ -54,7 +54,10 @@ class NodeParams:
                       "tensorrt (unverified)", choices=("auto", *BACKEND_KINDS))
     device: str = _p("cpu", "cpu or cuda", choices=("cpu", "cuda"))
     threads: int = _p(1, "CPU threads for inference (adaptation takes its own)", lo=1, hi=64)
-    adapt: bool = _p(False, "test-time adaptation in the background (docs/results.md, Adaptation: measured per prior)")
+    adapt: bool = _p(False, "test-time adaptation in the background, in its own process (camera.launch.py: on)")
+    adapt_params: str = _p("blend", "what it learns: blend (each person's share of the estimator's pose, fitted to "
+                           "their own offline refinement) or the prior's weights (top, norms, all)",
+                           choices=("blend", "top", "norms", "all"))
     body_model: bool = _p(False, "impose each person's own bone lengths (a running median, left and right "
                           "averaged) on the output")
     adapt_interval_s: float = _p(4.0, "seconds between adaptation bursts", lo=0.0)

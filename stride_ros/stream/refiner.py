@@ -54,6 +54,7 @@ from ..model.backends import Backend, Runner
 from ..model.dstformer import DSTformer
 from ..offline.adapt import AdaptConfig
 from .association import AssociationParams, Associator, Person
+from .blend import BlendParams, EstimatorBlend
 from .grounding import Ground, GroundParams
 from .worker import AdaptationWorker, AdaptRequest, Handover, InlineWorker, replay
 
@@ -93,7 +94,7 @@ class StreamConfig:
     anchor_tau_s: float = 0.2  # the centroid shift is smoothed over this time constant (0: each frame's own)
     inferred_conf: float = 0.3  # confidence of an inferred joint just after it was last seen...
     inferred_conf_tau_s: float = 1.0  # ...decaying with this time constant
-    # background adaptation: off by default (docs/results.md, Adaptation: measured with the shipped prior).
+    # background adaptation: off by default (docs/results.md, Adaptation: measured per estimator and prior).
     adapt: bool = False
     adapt_interval_s: float = 4.0
     adapt_buffer_frames: int = 162
@@ -101,7 +102,10 @@ class StreamConfig:
     adapt_min_observed: float = 0.5  # share of buffered frames with an observed pelvis
     adapt_epochs: int = 6
     adapt_objective: str = "stride"  # what a burst fits (offline/adapt.py AdaptConfig.objective)
-    adapt_params: str = "top"  # which weights it moves (AdaptConfig.params)
+    # what a burst learns: "blend", each person's estimator share (stream/blend.py; no weight moves), or
+    # which weights it moves (AdaptConfig.params: top, norms, all)
+    adapt_params: str = "blend"
+    blend: BlendParams = field(default_factory=BlendParams)
     max_adapted_tracks: int = 4
     root: RootFilterParams = field(default_factory=RootFilterParams)
     # per-frame work is hundreds of tiny ops: extra intra-op threads only add synchronisation
@@ -112,9 +116,13 @@ class StreamConfig:
         from dataclasses import replace
         return replace(self.association, track_timeout_s=self.track_timeout_s, max_tracks=self.max_tracks)
 
+    @property
+    def adapts_share(self) -> bool:
+        return self.adapt_params == "blend"
+
     def adapt_config(self) -> AdaptConfig:
         return AdaptConfig(epochs=self.adapt_epochs, flip=True, max_batch=4, objective=self.adapt_objective,
-                           params=self.adapt_params)
+                           params="top" if self.adapts_share else self.adapt_params)
 
 
 @dataclass
@@ -158,6 +166,7 @@ class Track:
                                    else None)
         self.ground = Ground(cfg.floor, cfg.fps, cfg.ground) if cfg.floor is not None else None
         self.body = BodyModel() if cfg.body_model else None
+        self.blend = EstimatorBlend(cfg.fps, cfg.blend)  # share 0 (the prior alone) until one is fitted
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=buffer_len)  # (index, x [17, 4])
         # (index, conf, since_seen, canonical rotation or None) of the frames still to be published
         self.flags: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = deque(maxlen=cfg.lag + 2)
@@ -184,6 +193,8 @@ class Track:
             out["distance_m"] = round(float(np.linalg.norm(self.last_pose[0])), 2)
         if self.ground is not None:
             out.update(self.ground.status())
+        if self.blend.fits:
+            out.update(self.blend.status())
         return out
 
 
@@ -256,6 +267,7 @@ class StreamingRefiner:
         self.messages: dict[int, tuple[float, Any]] = {}
         self.pending_out: dict[int, dict[Hashable, TrackPose]] = {}
         self.last_adapt_stamp: float | None = None
+        self.shares: deque[float] = deque(maxlen=16)  # the newest accepted estimator-share fits, any person
         self._older: list[float] = []  # consecutive out-of-order stamps (a timeline to resync to?)
         self._rr = 0
 
@@ -442,6 +454,8 @@ class StreamingRefiner:
                 self._next_key += 1
                 self.tracks[key] = Track(key, self._next_key, f, stamp, self.base_runner, self.cfg, self.buffer_len,
                                          self.assoc.tracks[key].root)
+                if self.shares:  # the same estimator: a new person starts where the others' fits ended
+                    self.tracks[key].blend.share = float(np.median(self.shares))
             seen[key] = (p.poses, p.confidence)
         canonical = self.model.cfg.canonical
         led: dict[Hashable, TrackPose] = {}
@@ -506,6 +520,8 @@ class StreamingRefiner:
             if idx == g:
                 conf, since, rot = c, s, r
         x = next((x for idx, x in reversed(t.frames) if idx == g), None)
+        prior_rel = rel
+        rel = t.blend.apply(rel, x)
         if self.cfg.trust_band_m > 0:
             rel = self._within_band(rel, x)
         shift = None
@@ -515,8 +531,8 @@ class StreamingRefiner:
         if rot is not None:
             rel = to_input_frame(rel, rot)
             shift = None if shift is None else to_input_frame(shift[None], rot)[0]
-        if self.cfg.anchor == "centroid":
-            rel = rel + self._smoothed_shift(t, shift)
+        offset = self._smoothed_shift(t, shift) if self.cfg.anchor == "centroid" else np.zeros(3, np.float32)
+        rel = rel + offset
         c, observed = self._conf(conf, since)
         if t.body is not None:
             if observed.sum() >= 12:  # well seen: this frame's bones are evidence of the body
@@ -524,7 +540,12 @@ class StreamingRefiner:
             rel = t.body.impose(rel)
         pose = (rel + root).astype(np.float32)
         if t.ground is not None:
-            pose = t.ground.apply(pose)
+            # contacts measure the prior's legs (measured: the estimator's share in them put the
+            # person further off, stream/blend.py)
+            measure = None
+            if prior_rel is not rel and t.blend.share > 0:
+                measure = (to_input_frame(prior_rel, rot) if rot is not None else prior_rel) + offset + root
+            pose = t.ground.apply(pose, measure)
         if not np.isfinite(pose).all() or (np.abs(pose) > 10 * self.cfg.max_abs_m).any():
             return None
         t.last_pose = pose
@@ -625,6 +646,14 @@ class StreamingRefiner:
             if h.runner is not None:
                 self._retire(h.runner)
             return
+        if h.share is not None:  # a share fit: nothing to swap
+            t.blend.share, t.blend.fits = h.share, t.blend.fits + int(h.ok)
+            if h.ok:
+                self.shares.append(h.share)
+            t.adapt_runs += int(h.ok)
+            t.adapt_state, t.adapt_last = "blend", h.message
+            log.info("track %s %s", t.id, h.message)
+            return
         if h.ok:
             t.adapt_runs += 1
             t.pending = h
@@ -676,7 +705,8 @@ class StreamingRefiner:
         frames = list(t.frames)
         self.worker.submit(AdaptRequest(t.key, tuple(i for i, _ in frames), np.stack([x for _, x in frames]),
                                         self.cfg.adapt_buffer_frames, t.weights_id, self.cfg.lag,
-                                        self.cfg.adapt_config()))
+                                        self.cfg.adapt_config(), self.cfg.fps,
+                                        self.cfg.blend if self.cfg.adapts_share else None))
 
     def _observed_share(self, t: Track) -> float:
         xs = [x for _, x in list(t.frames)[-self.cfg.adapt_buffer_frames:]]

@@ -49,6 +49,7 @@ from ..core.resources import release_free_heap
 from ..model.backends import Runner, canonical_cache
 from ..model.dstformer import DSTformer, ModelConfig
 from ..offline.adapt import AdaptConfig, adapt_model, loss_limb
+from .blend import BlendParams, fit_share
 
 log = logging.getLogger("stride_ros.stream.worker")
 CHILD_NICE = 10  # the adaptation process's niceness (lower priority than the frame path)
@@ -64,6 +65,8 @@ class AdaptRequest:
     weights_id: int | None  # the adapted weights the person runs (None: the prior)
     lag: int
     cfg: AdaptConfig
+    fps: float = 30.0
+    blend: BlendParams | None = None  # set: fit the person's estimator share (blend.py), no weight moves
 
 
 @dataclass
@@ -77,6 +80,7 @@ class Handover:
     upto: int = -1  # the state has consumed frames up to and including this index
     weights_id: int | None = None
     seconds: float = 0.0
+    share: float | None = None  # a share fit (ok or not: 0 when rejected); no runner comes with it
 
 
 @dataclass
@@ -86,8 +90,11 @@ class BurstResult:
     losses: list = field(default_factory=list)
     state_dict: dict | None = None
     seconds: float = 0.0
+    share: float | None = None  # a share fit's result (blend.py): the weights are not touched
 
     def message(self) -> str:
+        if self.share is not None:
+            return self.reason
         if self.ok:
             return f"adapted: loss {self.losses[0]:.4f} -> {self.losses[-1]:.4f} in {self.seconds:.1f} s"
         return self.reason
@@ -108,6 +115,20 @@ def adapted_output_ok(before: torch.Tensor, after: torch.Tensor, cfg: AdaptConfi
     if la > cfg.max_limb_ratio * max(lb, 1e-6):
         return f"adaptation diverged (limb variance {la:.2e} vs {lb:.2e} before)"
     return None
+
+
+def run_request(base: DSTformer, weights: dict | None, req: AdaptRequest) -> BurstResult:
+    """What both workers do with a request: a share fit, or a burst that adapts weights."""
+    if req.blend is not None:
+        t0 = time.perf_counter()
+        model = base
+        if weights is not None:
+            model = copy.deepcopy(base)
+            model.load_state_dict(weights)
+        fit = fit_share(model, req.frames[-req.train_frames:], req.lag, req.fps, req.blend)
+        return BurstResult(fit.ok, fit.message(), seconds=time.perf_counter() - t0,
+                           share=fit.share if fit.ok else 0.0)
+    return run_burst(base, weights, req.frames[-req.train_frames:], req.lag, req.cfg)
 
 
 def run_burst(base: DSTformer, weights: dict | None, xs: np.ndarray, lag: int, cfg: AdaptConfig,
@@ -201,8 +222,11 @@ class InlineWorker(AdaptationWorker):
     def submit(self, req: AdaptRequest) -> None:
         held = self._weights.get(req.key)
         weights = held[1] if held is not None and held[0] == req.weights_id else None
-        res = run_burst(self.model, weights, req.frames[-req.train_frames:], req.lag, req.cfg)
+        res = run_request(self.model, weights, req)
         msg = self._book(res)
+        if res.share is not None:
+            self._outbox.append(Handover(req.key, res.ok, msg, seconds=res.seconds, share=res.share))
+            return
         if not res.ok:
             self._outbox.append(Handover(req.key, False, msg, seconds=res.seconds))
             return
@@ -270,8 +294,8 @@ def _child_main(jobs, results, base_sd: dict, model_cfg: dict, parent: int) -> N
         frames[req.key] = []
         held = weights.get(req.key)
         w = held[1] if held is not None and held[0] == req.weights_id else None
-        res = run_burst(base, w, req.frames[-req.train_frames:], req.lag, req.cfg)
-        if not res.ok:
+        res = run_request(base, w, req)
+        if not res.ok or res.share is not None:
             frames.pop(req.key, None)
             results.put(("result", req.key, res, None, -1, None))
             release_free_heap()
@@ -421,7 +445,9 @@ class ProcessWorker(AdaptationWorker):
                 continue
             try:
                 msg = self._book(res)
-                if res.ok:
+                if res.share is not None:
+                    self._outbox.append(Handover(key, res.ok, msg, seconds=res.seconds, share=res.share))
+                elif res.ok:
                     runner = self.base_runner.with_weights(res.state_dict)
                     state, upto = self._catch_up(key, runner, runner.state_from_canonical(cache), upto)
                     self._outbox.append(Handover(key, True, msg, runner, state, upto, weights_id, res.seconds))
