@@ -55,8 +55,8 @@ class NodeParams:
     device: str = _p("cpu", "cpu or cuda", choices=("cpu", "cuda"))
     threads: int = _p(1, "CPU threads for inference (adaptation takes its own)", lo=1, hi=64)
     adapt: bool = _p(False, "test-time adaptation in the background, in its own process (camera.launch.py: on)")
-    adapt_params: str = _p("blend", "what it learns: blend (each person's share of the estimator's pose, fitted to "
-                           "their own offline refinement) or the prior's weights (top, norms, all)",
+    adapt_params: str = _p("blend", "what it learns: blend (each person's share of the estimator's pose) or the "
+                           "prior's weights (top, norms, all)",
                            choices=("blend", "top", "norms", "all"))
     body_model: bool = _p(False, "impose each person's own bone lengths (a running median, left and right "
                           "averaged) on the output")
