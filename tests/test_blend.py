@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from test_chain import chain_dir, needs_chain
+from conftest import run_cli
+from test_chain import CASE, chain_dir, needs_chain, short_case  # noqa: F401 - short_case is a fixture
 
 from stride_ros.core.skeleton import NUM_JOINTS
 from stride_ros.stream.blend import BlendParams, EstimatorBlend
@@ -106,3 +107,23 @@ def test_the_node_adaptation_process_hands_a_fitted_share_to_the_frame_path():
     shares = [v["estimator_share"] for v in status["tracks"].values() if "estimator_share" in v]
     assert shares and 0.0 < shares[0] <= 1.0, status
     assert "estimator share" in status["worker"], status["worker"]
+
+
+@needs_chain
+def test_refine_streams_a_landmarks_file_with_the_share_learned(short_case, tmp_path):  # noqa: F811
+    """`refine --mode stream --adapt` runs what camera.launch.py runs: the first frames are the prior's
+    (no share yet), later ones differ once a share is fitted."""
+    lm = short_case / f"{CASE}.in.npz"
+    outs = {}
+    for extra in ([], ["--adapt"]):
+        out = tmp_path / f"s{len(extra)}.npz"
+        res = run_cli("refine", str(lm), "-o", str(out), "--mode", "stream", *extra)
+        assert res.returncode == 0, res.stderr[-2000:]
+        with np.load(out) as z:
+            outs[bool(extra)] = z["poses"]
+    plain, adapted = outs[False], outs[True]
+    both = ~np.isnan(plain).any((1, 2)) & ~np.isnan(adapted).any((1, 2))
+    diff = np.linalg.norm(plain - adapted, axis=-1).max(-1)
+    first = np.flatnonzero(both)[:60]
+    assert np.allclose(diff[first], 0.0, atol=1e-5)  # before the first fit: the same output
+    assert (diff[both] > 1e-3).sum() > 60, int((diff[both] > 1e-3).sum())

@@ -55,6 +55,11 @@ def run(a: argparse.Namespace) -> int:
         raise InputError("--lag applies to --mode stream (offline refinement sees the whole clip)")
     if a.mode == "offline" and a.lead_ms:
         raise InputError("--lead-ms applies to --mode stream (a forecast from the frames seen so far)")
+    if a.mode == "offline" and a.adapt:
+        raise InputError("--adapt applies to --mode stream (offline refinement already sees each frame's future)")
+    if a.adapt and a.tta_steps:
+        raise InputError("--adapt (the estimator share) and --tta-steps (weight bursts) are two adaptations: "
+                         "choose one")
     if a.mode == "offline" and a.backend not in ("auto", "torch"):
         raise InputError("--mode offline runs on the torch backend (it trains the model)")
     if a.floor and a.no_floor:
