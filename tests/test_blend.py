@@ -69,7 +69,8 @@ def test_on_real_blazepose_the_learned_share_brings_the_stream_closer_to_the_tru
 
     refiner_mod.StreamingRefiner._apply = spy
     try:
-        blended = stream_row(model, Inputs(case), 0, True, adapt=True, adapt_params="blend")
+        # max_adapted_tracks bounds adapted *weights*; a share holds none, so 0 must not stop it
+        blended = stream_row(model, Inputs(case), 0, True, adapt=True, adapt_params="blend", max_adapted_tracks=0)
     finally:
         refiner_mod.StreamingRefiner._apply = apply
     prior = stream_row(model, Inputs(case), 0, True)

@@ -694,7 +694,8 @@ class StreamingRefiner:
         n_adapted = sum(m.weights_id is not None for m in self.tracks.values())
         eligible = [t for t in self.tracks.values() if t.buffered >= self.cfg.adapt_min_frames
                     and t.pending is None
-                    and (t.weights_id is not None or n_adapted < self.cfg.max_adapted_tracks)]
+                    and (self.cfg.adapts_share or t.weights_id is not None
+                         or n_adapted < self.cfg.max_adapted_tracks)]  # a share holds no weights
         eligible = [t for t in eligible if self._observed_share(t) >= self.cfg.adapt_min_observed]
         if not eligible:
             return
