@@ -281,7 +281,9 @@ def test_camera_launch_file_structure():
     args = {c.args[0].value: {k.arg: k.value for k in c.keywords} for c in calls
             if getattr(c.func, "id", "") == "DeclareLaunchArgument"}
     assert set(args) == {"image_topic", "image_transport", "camera_info_topic", "image_qos", "pose_topic",
-                         "refined_topic", "params_file", "namespace", "overlay", "use_sim_time", "max_people"}
+                         "refined_topic", "params_file", "namespace", "overlay", "use_sim_time", "max_people",
+                         "adapt"}
+    assert args["adapt"]["default_value"].value == "true"  # the estimator share, measured to win on real video
     for name, kw in args.items():  # every argument documented, with a default
         assert "default_value" in kw and "description" in kw, name
         assert name in ast.get_docstring(tree), name
@@ -298,3 +300,7 @@ def test_camera_launch_file_structure():
     estimator = next(n for n in nodes if n["executable"].value == "pose_estimator")
     keys = {k.value for d in ast.walk(estimator["parameters"]) if isinstance(d, ast.Dict) for k in d.keys}
     assert keys - {"use_sim_time"} <= set(EstimatorParams.specs()), keys
+    from stride_ros.ros.params import NodeParams
+    refiner = next(n for n in nodes if n["executable"].value == "refine_node")
+    keys = {k.value for d in ast.walk(refiner["parameters"]) if isinstance(d, ast.Dict) for k in d.keys}
+    assert "adapt" in keys and keys - {"use_sim_time"} <= set(NodeParams.specs()), keys
