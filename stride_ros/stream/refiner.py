@@ -166,7 +166,8 @@ class Track:
                                    else None)
         self.ground = Ground(cfg.floor, cfg.fps, cfg.ground) if cfg.floor is not None else None
         self.body = BodyModel() if cfg.body_model else None
-        self.blend = EstimatorBlend(cfg.fps, cfg.blend)  # share 0 (the prior alone) until one is fitted
+        # share 0 (the prior alone) until one is fitted; none when no share is learned (nothing per frame)
+        self.blend = EstimatorBlend(cfg.fps, cfg.blend) if cfg.adapt and cfg.adapts_share else None
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=buffer_len)  # (index, x [17, 4])
         # (index, conf, since_seen, canonical rotation or None) of the frames still to be published
         self.flags: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = deque(maxlen=cfg.lag + 2)
@@ -193,7 +194,7 @@ class Track:
             out["distance_m"] = round(float(np.linalg.norm(self.last_pose[0])), 2)
         if self.ground is not None:
             out.update(self.ground.status())
-        if self.blend.fits:
+        if self.blend is not None and self.blend.fits:
             out.update(self.blend.status())
         return out
 
@@ -454,7 +455,8 @@ class StreamingRefiner:
                 self._next_key += 1
                 self.tracks[key] = Track(key, self._next_key, f, stamp, self.base_runner, self.cfg, self.buffer_len,
                                          self.assoc.tracks[key].root)
-                if self.shares:  # the same estimator: a new person starts where the others' fits ended
+                # the same estimator: a new person starts where the others' fits ended
+                if self.shares and self.tracks[key].blend is not None:
                     self.tracks[key].blend.share = float(np.median(self.shares))
             seen[key] = (p.poses, p.confidence)
         canonical = self.model.cfg.canonical
@@ -521,7 +523,8 @@ class StreamingRefiner:
                 conf, since, rot = c, s, r
         x = next((x for idx, x in reversed(t.frames) if idx == g), None)
         prior_rel = rel
-        rel = t.blend.apply(rel, x)
+        if t.blend is not None:
+            rel = t.blend.apply(rel, x)
         if self.cfg.trust_band_m > 0:
             rel = self._within_band(rel, x)
         shift = None
@@ -543,7 +546,7 @@ class StreamingRefiner:
             # contacts measure the prior's legs (measured: the estimator's share in them put the
             # person further off, stream/blend.py)
             measure = None
-            if prior_rel is not rel and t.blend.share > 0:
+            if prior_rel is not rel and t.blend is not None and t.blend.share > 0:
                 measure = (to_input_frame(prior_rel, rot) if rot is not None else prior_rel) + offset + root
             pose = t.ground.apply(pose, measure)
         if not np.isfinite(pose).all() or (np.abs(pose) > 10 * self.cfg.max_abs_m).any():
@@ -647,6 +650,8 @@ class StreamingRefiner:
                 self._retire(h.runner)
             return
         if h.share is not None:  # a share fit: nothing to swap
+            if t.blend is None:
+                return
             t.blend.share, t.blend.fits = h.share, t.blend.fits + int(h.ok)
             if h.ok:
                 self.shares.append(h.share)

@@ -119,13 +119,9 @@ def adapted_output_ok(before: torch.Tensor, after: torch.Tensor, cfg: AdaptConfi
 
 def run_request(base: DSTformer, weights: dict | None, req: AdaptRequest) -> BurstResult:
     """What both workers do with a request: a share fit, or a burst that adapts weights."""
-    if req.blend is not None:
+    if req.blend is not None:  # a person who learns a share runs the prior's weights
         t0 = time.perf_counter()
-        model = base
-        if weights is not None:
-            model = copy.deepcopy(base)
-            model.load_state_dict(weights)
-        fit = fit_share(model, req.frames[-req.train_frames:], req.lag, req.fps, req.blend)
+        fit = fit_share(base, req.frames[-req.train_frames:], req.lag, req.fps, req.blend)
         return BurstResult(fit.ok, fit.message(), seconds=time.perf_counter() - t0,
                            share=fit.share if fit.ok else 0.0)
     return run_burst(base, weights, req.frames[-req.train_frames:], req.lag, req.cfg)
