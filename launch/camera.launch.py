@@ -65,9 +65,10 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("overlay", default_value="false",
                               description="true: the refiner draws the refined skeleton on the camera image "
                               "(/human_pose_refined/overlay; needs OpenCV)"),
-        DeclareLaunchArgument("adapt", default_value="true",
+        DeclareLaunchArgument("adapt", default_value="false",
                               description="the refiner learns each person's share of BlazePose's pose in the "
-                              "background (adapt_params blend; on real video -3.5 % Abs, docs/results.md)"),
+                              "background (adapt_params blend; with the viewing rays it no longer wins on real "
+                              "video, docs/results.md)"),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="follow /clock (bag replay)"),
     ]
     sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
@@ -103,6 +104,7 @@ def generate_launch_description() -> LaunchDescription:
                 "image_topic": _when_overlay("image_topic"),  # the overlay draws on the camera image
                 "camera_info_topic": _when_overlay("camera_info_topic"),
                 "adapt": ParameterValue(LaunchConfiguration("adapt"), value_type=bool),
+                "camera_rays": True,  # pose_estimator keeps each joint on its viewing ray (stream/rays.py)
                 "use_sim_time": sim_time,
             },
         ],

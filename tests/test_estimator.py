@@ -182,16 +182,19 @@ def test_estimate_writes_the_contract_with_absolute_poses(estimated):
 
 
 def test_published_joints_reproject_onto_blazepose_landmarks(estimated):
-    """The self-check: project the file's 3D joints with the file's intrinsics: they land on the 2D
-    joints BlazePose gave (a few px on a 1768 px wide frame); height and distance are plausible."""
+    """The self-check: the file's 3D joints, projected with the file's intrinsics, land on the 2D joints
+    BlazePose gave (each on its viewing ray); the rigid fit behind them was within a few px of them on
+    a 1768 px wide frame (`reproj_px`); height and distance are plausible."""
     fx, fy, cx, cy = estimated["intrinsics"]
     K = camera.Intrinsics(fx, fy, cx, cy).K
     poses, kp, conf = estimated["poses"], estimated["keypoints_px"], estimated["confidence"]
     found = ~np.isnan(poses).any((1, 2))
     err = np.array([placement.reprojection_px(poses[i].astype(np.float64), kp[i], conf[i], K)
                     for i in np.flatnonzero(found)])
-    np.testing.assert_allclose(err, estimated["reproj_px"][found], rtol=1e-3, atol=1e-3)
-    assert np.median(err) < 10.0 and np.percentile(err, 95) < 20.0, (np.median(err), err.max())
+    assert err.max() < 0.01, err.max()
+    fit = estimated["reproj_px"][found]
+    assert np.median(fit) < 10.0 and np.percentile(fit, 95) < 20.0, (np.median(fit), fit.max())
+    assert (fit > err).mean() > 0.9  # a rigid body does not land exactly: the rays moved the joints
     h, d = estimated["height_m"][found], estimated["distance_m"][found]
     ok = (h >= 1.2) & (h <= 2.2) & (d >= 0.5) & (d <= 15.0)
     assert ok.mean() >= 0.95, (np.percentile(h, [0, 50, 100]), np.percentile(d, [0, 50, 100]))
@@ -283,7 +286,7 @@ def test_camera_launch_file_structure():
     assert set(args) == {"image_topic", "image_transport", "camera_info_topic", "image_qos", "pose_topic",
                          "refined_topic", "params_file", "namespace", "overlay", "use_sim_time", "max_people",
                          "adapt"}
-    assert args["adapt"]["default_value"].value == "true"  # the estimator share, measured to win on real video
+    assert args["adapt"]["default_value"].value == "false"  # the estimator share: with the rays it lost on real video
     for name, kw in args.items():  # every argument documented, with a default
         assert "default_value" in kw and "description" in kw, name
         assert name in ast.get_docstring(tree), name
@@ -303,4 +306,7 @@ def test_camera_launch_file_structure():
     from stride_ros.ros.params import NodeParams
     refiner = next(n for n in nodes if n["executable"].value == "refine_node")
     keys = {k.value for d in ast.walk(refiner["parameters"]) if isinstance(d, ast.Dict) for k in d.keys}
-    assert "adapt" in keys and keys - {"use_sim_time"} <= set(NodeParams.specs()), keys
+    assert {"adapt", "camera_rays"} <= keys and keys - {"use_sim_time"} <= set(NodeParams.specs()), keys
+    rays = next(v for d in ast.walk(refiner["parameters"]) if isinstance(d, ast.Dict)
+                for k, v in zip(d.keys, d.values) if getattr(k, "value", None) == "camera_rays")
+    assert rays.value is True  # pose_estimator's joints lie on their viewing rays

@@ -33,13 +33,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "docs/results.md, Adaptation; the paper used 30); stream: epochs per background burst (default: no "
                    "adaptation; N > 0 turns it on)")
     p.add_argument("--adapt", action="store_true",
-                   help="stream: learn each person's share of the estimator's pose in the background, as "
-                   "camera.launch.py does (adapt_params: blend)")
+                   help="stream: learn each person's share of the estimator's pose in the background "
+                   "(the node's adapt with adapt_params: blend)")
     p.add_argument("--floor", metavar="NX,NY,NZ,D",
                    help="the floor in the input's frame: a point X lies n.X - d metres above it, n the unit up "
                    "vector (default: a landmarks file's own floor; pose files: none)")
     p.add_argument("--no-floor", action="store_true", help="ignore the landmarks file's floor: distance then "
                    "rests on the estimator's body size")
+    p.add_argument("--rays", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep refined joints on the camera's viewing rays through the observed ones (the input's "
+                   "origin is the camera centre, as pose_estimator publishes; the node's camera_rays). Default: "
+                   "on for a landmarks file, off for a pose file")
     p.add_argument("--ignore-ids", action="store_true",
                    help="several people: ignore the file's track_ids and associate people by position, body "
                    "and image overlap (the node's trust_track_ids: false)")
@@ -81,6 +85,8 @@ def run(a: argparse.Namespace) -> int:
               f"{floor.describe() if floor else 'none: distance rests on body size'}")
     else:
         seq = load_poses(a.input)
+    if a.rays is None:
+        a.rays = keypoints is not None  # a landmarks file: placed on its rays here
     if np.isnan(seq.poses).all():
         raise InputError(f"{a.input}: every joint of every frame is missing: nothing to refine")
     model = load_model(a.model, a.device, threads=None if a.mode == "offline" else 1)
@@ -109,7 +115,7 @@ def _stream_config(a: argparse.Namespace, model, seq, floor):
     weights = a.tta_steps is not None and a.tta_steps > 0
     return StreamConfig(lag=lag, fps=seq.fps, lead_s=lead_s, floor=floor, trust_ids=not a.ignore_ids,
                         adapt=weights or a.adapt, adapt_params="top" if weights else "blend",
-                        adapt_epochs=max(1, a.tta_steps or 1))
+                        adapt_epochs=max(1, a.tta_steps or 1), rays=a.rays)
 
 
 def _one(a: argparse.Namespace, model, seq, floor):
@@ -121,6 +127,9 @@ def _one(a: argparse.Namespace, model, seq, floor):
         res = refine_offline(model, seq.poses, seq.confidence_or_default(), seq.fps,
                              AdaptConfig(epochs=a.tta_steps or 0))
         poses = res.poses
+        if a.rays:
+            from ..stream.rays import snap_sequence
+            poses = snap_sequence(poses, seq.poses, seq.confidence, seq.fps)
         if floor is not None:
             from ..stream.grounding import ground_track
             poses = ground_track(poses, seq.poses, floor, seq.fps)
@@ -188,6 +197,9 @@ def _offline_people(model, frames, seq, a, floor):
         if (~np.isnan(P[:, 0]).any(-1)).sum() < 2:
             continue
         out = refine_offline(model, P, C, seq.fps, AdaptConfig(epochs=a.tta_steps or 0)).poses
+        if a.rays:
+            from ..stream.rays import snap_sequence
+            out = snap_sequence(out, P, C, seq.fps)
         if floor is not None:
             from ..stream.grounding import ground_track
             out = ground_track(out, P, floor, seq.fps)

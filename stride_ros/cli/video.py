@@ -104,7 +104,7 @@ def run(a: argparse.Namespace) -> int:
         return _file_people(a, info, intr, series, paths, model, backend, preview)
     T = len(series.poses)
     raw = PoseSequence(series.poses, info.fps, series.confidence, np.arange(T) / info.fps)
-    cfg = StreamConfig(lag=a.lag, fps=info.fps, body_model=a.body_model, floor=a.floor)
+    cfg = StreamConfig(lag=a.lag, fps=info.fps, body_model=a.body_model, floor=a.floor, rays=True)
     refined, conf, status = stream_sequence(model, raw, cfg, backend)
     save_poses(paths["raw"], raw, protect=(Path(a.video),), intrinsics=intr.as_array(), **series.extras())
     save_poses(paths["refined"], PoseSequence(refined, info.fps, conf, raw.stamps), protect=(Path(a.video),))
@@ -135,7 +135,7 @@ def _file_people(a: argparse.Namespace, info, intr, series, paths: dict[str, Pat
 
     T = len(series.poses)
     raw = PoseSequence(series.poses, info.fps, series.confidence, np.arange(T) / info.fps, series.track_ids)
-    cfg = StreamConfig(lag=a.lag, fps=info.fps, body_model=a.body_model, floor=a.floor)
+    cfg = StreamConfig(lag=a.lag, fps=info.fps, body_model=a.body_model, floor=a.floor, rays=True)
     res = stream_people(model, people_of(raw, series.keypoints_px), raw.stamps, cfg, backend)
     if not (res.track_ids >= 0).any():
         raise InputError(f"{a.video}: nobody could be refined (no person showed the pelvis or both hips)")
@@ -211,8 +211,8 @@ def run_live(a: argparse.Namespace) -> int:
     print(f"video: {cap.describe()}; {'recording to ' + str(paths['video']) if paths else 'not recording'}"
           f"{', showing' if preview else ''}; {f'up to {a.max_people} people; ' if several else ''}"
           f"stop with Ctrl-C{' or q in the window' if preview else ''}", flush=True)
-    refiner = StreamingRefiner(model, StreamConfig(lag=a.lag, fps=cap.fps, body_model=a.body_model, floor=a.floor),
-                               backend)
+    refiner = StreamingRefiner(model, StreamConfig(lag=a.lag, fps=cap.fps, body_model=a.body_model, floor=a.floor,
+                                                   rays=True), backend)
     assoc = Associator(fps=cap.fps)  # the estimator's ids, as stride-ros estimate and the node give them
     thick = caption_size(cap.width)
     estimates: list = []  # per frame: an Estimate (one person) or a FrameEstimate (several)

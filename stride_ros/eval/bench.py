@@ -67,10 +67,11 @@ def make_streams(people: int, frames: int, seed: int = 0) -> list:
 def run_stream(model: DSTformer, backend: Backend, sims: list, adapt: bool, lag: int, paced: bool = True,
                lead_ms: float = 0.0, mode: str = "ids") -> Row:
     """One paced run. mode: ids (each person with a trusted track id), associated (no ids: the refiner
-    associates them every frame), floor (associated, with a floor: contacts, grounding)."""
+    associates them every frame), floor (associated, with a floor and the camera's rays: contacts, grounding, as
+    camera.launch.py runs it)."""
     from ..stream.association import Person
     cfg = StreamConfig(lag=lag, adapt=adapt, adapt_interval_s=0.0, lead_s=lead_ms / 1000, trust_ids=mode == "ids",
-                       floor=sims[0].floor() if mode == "floor" else None)
+                       floor=sims[0].floor() if mode == "floor" else None, rays=mode == "floor")
     worker = ProcessWorker() if adapt else None
     r = StreamingRefiner(model, cfg, backend, worker)
     lat = []

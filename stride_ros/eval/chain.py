@@ -15,9 +15,12 @@ frame, scored from the case's first detection on the 15 comparable joints:
   placement with / without the floor, causal: after a track ends its last pose is held; a
   `_pelvis` suffix anchors the refined body at its pelvis instead of its seen joints' centroid
   (`StreamConfig.anchor`); a `_blend` suffix learns each person's estimator share in the background
-  (`adapt_params: blend`, stream/blend.py): the same run with and without it, row by row;
-- `offline`: the prior over the whole clip (`refine --mode offline`) on the floored placement, then
-  grounded on the floor as that command does; `offline_pelvis` anchors it at its pelvis.
+  (`adapt_params: blend`, stream/blend.py): the same run with and without it, row by row; the refined
+  joints are kept on the camera's viewing rays as `camera.launch.py` does (`camera_rays`,
+  stream/rays.py), a `_norays` suffix leaves them where the prior put them;
+- `offline`: the prior over the whole clip (`refine --mode offline`) on the floored placement, kept on
+  the rays and grounded on the floor as that command does; `offline_pelvis` anchors it at its pelvis,
+  `offline_norays` leaves the rays out.
 
 Columns: Abs (mean joint distance as published) on all, seen and missed frames; MPJPE (pelvises
 together) and PA-MPJPE on seen frames; Accel (root-relative, frames whose neighbours exist); the
@@ -37,9 +40,10 @@ from ..data.chaindata import ChainCase
 from ..data.realdata import COMPARABLE
 from . import metrics
 
-ROWS_DEFAULT = ("placement", "pnp", "pnp_floor", "placement_floor", "stream_lag0_nofloor",
-                "stream_lag0_nofloor_blend", "stream_lag0", "stream_lag0_blend", "stream_lag8", "stream_lag8_blend",
-                "offline")
+ROWS_DEFAULT = ("placement", "pnp", "pnp_floor", "placement_floor", "stream_lag0_nofloor_norays",
+                "stream_lag0_nofloor", "stream_lag0_nofloor_blend", "stream_lag0_norays", "stream_lag0",
+                "stream_lag0_blend", "stream_lag8", "stream_lag8_blend", "offline", "stream_lag0_pelvis",
+                "stream_lag0_nofloor_pelvis")
 COLUMNS = ("abs_all", "abs_seen", "abs_missed", "mpjpe_seen", "pa_mpjpe_seen", "accel", "depth_pct_seen")
 PNP_MIN_VISIBILITY = 0.5
 PNP_SOLE_M = 0.03
@@ -102,14 +106,15 @@ def held(poses: np.ndarray) -> np.ndarray:
     return out
 
 
-def stream_row(model, inputs: Inputs, lag: int, floor: bool, backend=None, **overrides) -> np.ndarray:
+def stream_row(model, inputs: Inputs, lag: int, floor: bool, backend=None, rays: bool = True,
+               **overrides) -> np.ndarray:
     """The node's output at `lag`, frame by frame: the most observed track each frame; after every
     track ended, its last pose is held (causal)."""
     from ..stream.association import Person
     from ..stream.refiner import StreamConfig, StreamingRefiner
     p = inputs.placement(floor)
     lm = inputs.case.landmarks
-    cfg = StreamConfig(lag=lag, fps=lm.fps, floor=lm.floor if floor else None, **overrides)
+    cfg = StreamConfig(lag=lag, fps=lm.fps, floor=lm.floor if floor else None, rays=rays, **overrides)
     r = StreamingRefiner(model, cfg, backend)
     T = len(lm)
     out = np.full((T, NUM_JOINTS, 3), np.nan, np.float32)
@@ -130,12 +135,16 @@ def stream_row(model, inputs: Inputs, lag: int, floor: bool, backend=None, **ove
     return held(out)
 
 
-def offline_row(model, inputs: Inputs, anchor: str = "centroid") -> np.ndarray:
-    """`refine --mode offline` on the floored placement: the prior over the whole clip, then the floor."""
+def offline_row(model, inputs: Inputs, anchor: str = "centroid", rays: bool = True) -> np.ndarray:
+    """`refine --mode offline` on the floored placement: the prior over the whole clip, kept on the
+    viewing rays, then the floor."""
     from ..offline.adapt import AdaptConfig, refine_offline
     from ..stream.grounding import ground_track
+    from ..stream.rays import snap_sequence
     p = inputs.placement(True)
     out = refine_offline(model, p.poses, p.confidence, p.fps, AdaptConfig(epochs=0, anchor=anchor)).poses
+    if rays:
+        out = snap_sequence(out, p.poses, p.confidence, p.fps)
     floor = inputs.case.landmarks.floor
     return out if floor is None else ground_track(out, p.poses, floor, p.fps)
 
@@ -144,7 +153,7 @@ def build_rows(names: list[str], model) -> dict[str, Callable[[Inputs], np.ndarr
     import re
     rows: dict[str, Callable[[Inputs], np.ndarray]] = {}
     for name in names:
-        m = re.fullmatch(r"stream_lag(\d+)(_nofloor)?(_pelvis)?(_blend)?", name)
+        m = re.fullmatch(r"stream_lag(\d+)(_nofloor)?(_pelvis)?(_blend)?(_norays)?", name)
         if name in ("placement", "placement_floor"):
             rows[name] = lambda i, f=name.endswith("floor"): held(i.placement(f).poses)
         elif name in ("pnp", "pnp_floor"):
@@ -152,14 +161,16 @@ def build_rows(names: list[str], model) -> dict[str, Callable[[Inputs], np.ndarr
                                                                               if f else None))
         elif m:
             kw = {**({"anchor": "pelvis"} if m.group(3) else {}),
-                  **({"adapt": True, "adapt_params": "blend"} if m.group(4) else {})}
+                  **({"adapt": True, "adapt_params": "blend"} if m.group(4) else {}),
+                  "rays": not m.group(5)}
             rows[name] = lambda i, lag=int(m.group(1)), f=not m.group(2), kw=kw: stream_row(model, i, lag, f, **kw)
-        elif name in ("offline", "offline_pelvis"):
-            rows[name] = lambda i, a=("pelvis" if name.endswith("pelvis") else "centroid"): offline_row(model, i, a)
+        elif name in ("offline", "offline_pelvis", "offline_norays"):
+            rows[name] = lambda i, a=("pelvis" if name.endswith("pelvis") else "centroid"), r=not name.endswith(
+                "norays"): offline_row(model, i, a, r)
         else:
             from ..core.errors import InputError
             raise InputError(f"unknown chain row {name!r} (known: placement, placement_floor, pnp, pnp_floor, "
-                             "stream_lagN[_nofloor][_pelvis][_blend], offline[_pelvis])")
+                             "stream_lagN[_nofloor][_pelvis][_blend][_norays], offline[_pelvis|_norays])")
     return rows
 
 

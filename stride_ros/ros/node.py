@@ -91,7 +91,7 @@ class RefineNode(Node):
                            adapt_params=p.adapt_params,
                            track_timeout_s=p.track_timeout_s, max_tracks=p.max_tracks, max_abs_m=p.max_abs_m,
                            trust_ids=p.trust_track_ids, floor=self.floors.fixed,
-                           lead_s=lead_s, body_model=p.body_model)
+                           lead_s=lead_s, body_model=p.body_model, rays=p.camera_rays)
         try:  # after the checks (it may start the adaptation process), before the subscription
             self.refiner = StreamingRefiner(self.model, cfg, self.backend, ProcessWorker() if cfg.adapt else None)
         except ValueError as e:

@@ -54,12 +54,14 @@ class NodeParams:
                       "tensorrt (unverified)", choices=("auto", *BACKEND_KINDS))
     device: str = _p("cpu", "cpu or cuda", choices=("cpu", "cuda"))
     threads: int = _p(1, "CPU threads for inference (adaptation takes its own)", lo=1, hi=64)
-    adapt: bool = _p(False, "test-time adaptation in the background, in its own process (camera.launch.py: on)")
+    adapt: bool = _p(False, "test-time adaptation in the background, in its own process")
     adapt_params: str = _p("blend", "what it learns: blend (each person's share of the estimator's pose) or the "
                            "prior's weights (top, norms, all)",
                            choices=("blend", "top", "norms", "all"))
     body_model: bool = _p(False, "impose each person's own bone lengths (a running median, left and right "
                           "averaged) on the output")
+    camera_rays: bool = _p(False, "input from pose_estimator (optical frame, joints on their viewing rays): keep "
+                           "refined joints on those rays (camera.launch.py: on)")
     adapt_interval_s: float = _p(4.0, "seconds between adaptation bursts", lo=0.0)
     adapt_epochs: int = _p(6, "adaptation epochs per burst", lo=1)
     max_adapted_tracks: int = _p(4, "people who may hold adapted weights at once (memory bound)", lo=0)

@@ -18,7 +18,7 @@ the person's size. With a floor (core/floor.py) each track keeps a `Ground`:
   legs, and what must stand on the floor is what is published;
 - never under the floor: a published pose whose lowest ankle is more than `under_m` below its resting
   height is lifted: when the observed feet were on the floor the refined legs are what is wrong and
-  the joints under the floor are put onto it; otherwise (unseen, coasting; or an estimator that put
+  the joints under the floor are put onto it (a sunk ankle onto that bound); otherwise (unseen, coasting; or an estimator that put
   the person too far) the whole pose is scaled about the camera centre, or moved straight up when the
   frame's origin is not a camera above the floor;
 - the floor set aside: when the scale a contact implies is outside `scale_range` for `distrust_s`
@@ -127,8 +127,10 @@ class Ground:
             self.lifted += 1
             if self.observed_above:  # the estimator's feet are above the floor: the refined legs are wrong
                 h = self.floor.height(out)
-                low = h < 0.0
-                out[low] += (-h[low])[:, None] * self.floor.normal  # onto the floor, where they are
+                least = np.zeros(len(out))  # a joint no lower than the floor, an ankle no lower than the bound
+                least[list(ANKLES)] = self.p.ankle_m - self.p.under_m
+                low = h < least
+                out[low] += (least - h)[low][:, None] * self.floor.normal  # onto the floor, where they are
             else:  # the whole person is too low (too far, or coasting while unseen): lift them
                 s = self._scale_for(ankles[int(np.argmin(heights))])
                 out = (out * s if s is not None and self.p.scale_range[0] <= s <= 1.0

@@ -56,6 +56,7 @@ from ..offline.adapt import AdaptConfig
 from .association import AssociationParams, Associator, Person
 from .blend import BlendParams, EstimatorBlend
 from .grounding import Ground, GroundParams
+from .rays import RayParams, RaySnap
 from .worker import AdaptationWorker, AdaptRequest, Handover, InlineWorker, replay
 
 log = logging.getLogger("stride_ros.stream.refiner")
@@ -92,6 +93,10 @@ class StreamConfig:
     # root; measured on the camera chain, docs/results.md)
     anchor: str = "centroid"
     anchor_tau_s: float = 0.2  # the centroid shift is smoothed over this time constant (0: each frame's own)
+    # the input is the camera chain's: the frame's origin is the camera centre and each observed joint lies
+    # on its viewing ray (pose_estimator's placement); refined joints are kept on those rays (stream/rays.py)
+    rays: bool = False
+    ray: RayParams = field(default_factory=RayParams)
     inferred_conf: float = 0.3  # confidence of an inferred joint just after it was last seen...
     inferred_conf_tau_s: float = 1.0  # ...decaying with this time constant
     # background adaptation: off by default (docs/results.md, Adaptation: measured per estimator and prior).
@@ -169,6 +174,9 @@ class Track:
         # share 0 (the prior alone) until one is fitted; none when no share is learned (nothing per frame)
         self.blend = EstimatorBlend(cfg.fps, cfg.blend) if cfg.adapt and cfg.adapts_share else None
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=buffer_len)  # (index, x [17, 4])
+        # with camera rays: each frame still to be published, with its observation (absolute) or None
+        self.rays = RaySnap(cfg.fps, cfg.ray) if cfg.rays else None
+        self.observed: deque[tuple[int, tuple[np.ndarray, np.ndarray | None] | None]] = deque(maxlen=cfg.lag + 2)
         # (index, conf, since_seen, canonical rotation or None) of the frames still to be published
         self.flags: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = deque(maxlen=cfg.lag + 2)
         self.since_seen = np.zeros(NUM_JOINTS)
@@ -489,6 +497,8 @@ class StreamingRefiner:
             if self.worker is not None:
                 self.worker.on_frame(t.key, f, x)
             t.flags.append((f, x[:, 3].copy(), t.since_seen.copy(), rot))
+            if t.rays is not None:
+                t.observed.append((f, obs))
             g = f - self.cfg.lag
             if g >= t.created and t.root.started and self.assoc.confirmed(t.id):
                 pose = self._pose(t, out[0, :, self.head], g)
@@ -537,6 +547,9 @@ class StreamingRefiner:
         offset = self._smoothed_shift(t, shift) if self.cfg.anchor == "centroid" else np.zeros(3, np.float32)
         rel = rel + offset
         c, observed = self._conf(conf, since)
+        if t.rays is not None:  # where the image saw each joint (before the body model: it has the last word)
+            o = next((o for idx, o in t.observed if idx == g), None)
+            rel = t.rays.apply(rel + root, *(o if o is not None else (None, None))) - root
         if t.body is not None:
             if observed.sum() >= 12:  # well seen: this frame's bones are evidence of the body
                 t.body.observe(rel)

@@ -123,3 +123,16 @@ def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
     z = points[..., 2:3]
     uvw = points @ K.T
     return uvw[..., :2] / np.where(z > 1e-6, z, np.nan)
+
+
+def ray_moves(pose: np.ndarray, observed: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each joint's move onto the line from the origin through its observed position: [17, 3] moves
+    and [17] bool where one is defined (seen, finite, and both points on the same side of the origin)."""
+    d = np.asarray(observed, np.float64)
+    x = np.asarray(pose, np.float64)
+    dd = (d * d).sum(-1)
+    ok = np.asarray(seen, bool) & np.isfinite(d).all(-1) & np.isfinite(x).all(-1) & (dd > 1e-12)
+    along = np.where(ok, (d * x).sum(-1) / np.where(ok, dd, 1.0), 0.0)
+    ok &= along > 0
+    moves = np.where(ok[:, None], d * along[:, None] - x, 0.0)
+    return moves, ok

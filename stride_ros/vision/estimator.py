@@ -23,7 +23,15 @@ from ..core.skeleton import NUM_JOINTS
 from .blazepose import BlazePose, Landmarks
 from .camera import Intrinsics
 from .landmarks import NUM_LANDMARKS, joint_confidence, to_joints
-from .placement import DISTANCE_RANGE_M, HEIGHT_RANGE_M, body_height, place, plausibility_issues, reprojection_px
+from .placement import (
+    DISTANCE_RANGE_M,
+    HEIGHT_RANGE_M,
+    body_height,
+    on_rays,
+    place,
+    plausibility_issues,
+    reprojection_px,
+)
 
 # One person unless asked for more: the single-person estimator costs about half the CPU time per frame of
 # the multi-person one with one person in view and a third with two (720p, `stride-ros bench --estimator`),
@@ -37,7 +45,7 @@ class Estimate:
     poses: np.ndarray | None  # [17, 3] float32, camera optical frame, metres
     confidence: np.ndarray  # [17] float32 (zeros when nobody)
     keypoints_px: np.ndarray  # [17, 2] BlazePose's own 2D joints (NaN when nobody)
-    reproj_px: float = float("nan")  # mean |projected 3D joint - 2D joint| over seen joints
+    reproj_px: float = float("nan")  # the rigid fit's mean |projected 3D joint - 2D joint| over seen joints
     height_m: float = float("nan")
     distance_m: float = float("nan")  # camera to pelvis
     seconds: float = 0.0  # time spent on the frame
@@ -70,11 +78,12 @@ def place_landmarks(lm: Landmarks, intr: Intrinsics, floor: Floor | None = None)
     if floor is not None:
         from .grounding import ground_scale
         scale = ground_scale(points, floor) or 1.0
-    joints = to_joints(points) * scale
+    fitted = to_joints(points) * scale
     conf = joint_confidence(lm.visibility)
     kp = to_joints(lm.image)
+    joints = on_rays(fitted, kp, K)  # sideways the image is right; the self-check is the rigid fit's
     height, distance = body_height(joints), float(np.linalg.norm(joints[0]))
-    return Estimate(joints.astype(np.float32), conf, kp.astype(np.float32), reprojection_px(joints, kp, conf, K),
+    return Estimate(joints.astype(np.float32), conf, kp.astype(np.float32), reprojection_px(fitted, kp, conf, K),
                     height, distance, issues=plausibility_issues(height, distance), landmarks=lm,
                     ground_scale=scale)
 

@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: MIT
+"""The camera's viewing rays: the image says where each joint is seen, the prior says how far.
+
+A monocular estimator knows a joint's direction from the camera far better than its depth: BlazePose's
+image landmarks are a few pixels off, its 3D pose ~100 mm (MPJPE), and the placement that puts the
+pose in the camera frame keeps each joint on the ray through its image landmark
+(`vision.placement.on_rays`). The prior refines the whole 3D pose, and at lag 0, without the frames
+that confirm it, moves joints sideways off those rays as much as along them. When the input is the
+camera chain's (the frame's origin is the camera centre and every observed joint lies on its ray:
+`StreamConfig.rays`, the node's `camera_rays`), each refined joint is moved to the nearest point of
+the ray through its observed position: the image decides where it is seen, the prior decides the
+depth along the ray, the joints the image did not see, and the pose through gaps.
+
+The move is smoothed per joint over `tau_s` (the landmarks' pixel noise is frame to frame: moved
+each frame exactly onto its ray, the output's acceleration error doubled) and decays to none
+while a joint is not observed; a move longer than `max_m` is cut to it (a wild landmark must not
+drag the body). Measured on the camera chain (docs/results.md, "The viewing rays").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.skeleton import NUM_JOINTS
+from ..vision.camera import ray_moves
+
+
+@dataclass
+class RayParams:
+    tau_s: float = 0.07  # the move onto the ray is smoothed over this time constant (0: each frame's own)
+    max_m: float = 0.3  # no joint is moved further than this onto its ray
+
+
+class RaySnap:
+    """One person's smoothed moves onto their viewing rays (the refiner keeps one per track)."""
+
+    def __init__(self, fps: float, params: RayParams = RayParams()):
+        self.p = params
+        self.k = 1.0 if params.tau_s <= 0 else 1.0 - float(np.exp(-1.0 / (fps * params.tau_s)))
+        self.move = np.zeros((NUM_JOINTS, 3))
+
+    def apply(self, pose: np.ndarray, observed: np.ndarray | None, confidence: np.ndarray | None) -> np.ndarray:
+        """pose [17, 3] absolute (input frame) -> the same pose, each joint moved toward the ray through
+        its observed position [17, 3] (None: nothing seen this frame); confidence [17] (None: every
+        finite joint counts as seen)."""
+        if observed is None:
+            seen = np.zeros(NUM_JOINTS, bool)
+            moves = np.zeros((NUM_JOINTS, 3))
+        else:
+            seen = np.ones(NUM_JOINTS, bool) if confidence is None else np.asarray(confidence) > 0
+            moves, seen = ray_moves(pose, observed, seen)
+            n = np.linalg.norm(moves, axis=-1, keepdims=True)
+            moves = moves * np.minimum(1.0, self.p.max_m / np.maximum(n, 1e-12))
+        self.move = np.where(seen[:, None], self.move + self.k * (moves - self.move), (1.0 - self.k) * self.move)
+        return (pose + self.move).astype(pose.dtype)
+
+
+def snap_sequence(poses: np.ndarray, observed: np.ndarray, confidence: np.ndarray | None, fps: float,
+                  params: RayParams = RayParams()) -> np.ndarray:
+    """A whole track [T, 17, 3] kept on the rays of its observations [T, 17, 3] (NaN: not seen), frame by
+    frame as the stream does (`refine --mode offline` on the camera chain)."""
+    snap = RaySnap(fps, params)
+    out = np.asarray(poses).copy()
+    for t in range(len(out)):
+        o = observed[t]
+        seen_any = np.isfinite(o).all(-1).any()
+        out[t] = snap.apply(out[t], o if seen_any else None, None if confidence is None else confidence[t])
+    return out

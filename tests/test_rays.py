@@ -1,0 +1,126 @@
+"""The camera's viewing rays (vision/placement.py `on_rays`, stream/rays.py): the geometry, the
+smoothing and its bounds, the placement that lands on BlazePose's 2D joints, and on real video that
+the stream kept on its rays is closer to the truth than the same stream without them."""
+from __future__ import annotations
+
+import numpy as np
+from conftest import run_cli
+from test_blend import _case
+from test_chain import CASE, needs_chain, short_case  # noqa: F401 - short_case is a fixture
+
+from stride_ros.core.skeleton import NUM_JOINTS
+from stride_ros.stream.rays import RayParams, RaySnap, snap_sequence
+from stride_ros.vision.camera import ray_moves
+
+
+def _body(rng, depth=3.0) -> np.ndarray:
+    return np.array([0.0, 0.0, depth]) + rng.normal(scale=0.3, size=(NUM_JOINTS, 3))
+
+
+def test_a_joint_moves_to_the_nearest_point_of_its_ray_and_only_sideways():
+    rng = np.random.default_rng(0)
+    pose, seen_at = _body(rng), _body(rng)
+    moves, ok = ray_moves(pose, seen_at, np.ones(NUM_JOINTS, bool))
+    assert ok.all()
+    moved = pose + moves
+    unit = seen_at / np.linalg.norm(seen_at, axis=-1, keepdims=True)
+    # on the line through the camera centre and the observation
+    np.testing.assert_allclose(np.cross(moved, unit), 0.0, atol=1e-9)
+    # the move is perpendicular to the ray: the distance along the ray is the pose's own
+    np.testing.assert_allclose((moves * unit).sum(-1), 0.0, atol=1e-9)
+    # not seen, not finite, or behind the camera relative to the observation: no move
+    seen = np.ones(NUM_JOINTS, bool)
+    seen[1] = False
+    seen_at[2] = np.nan
+    seen_at[3] = -pose[3]
+    moves, ok = ray_moves(pose, seen_at, seen)
+    assert not ok[[1, 2, 3]].any() and ok[[0, 4, 5]].all()
+    assert np.array_equal(moves[[1, 2, 3]], np.zeros((3, 3)))
+
+
+def test_the_snap_is_smoothed_bounded_and_decays_while_a_joint_is_unseen():
+    rng = np.random.default_rng(1)
+    pose, seen_at = _body(rng), _body(rng)
+    exact = pose + ray_moves(pose, seen_at, np.ones(NUM_JOINTS, bool))[0]
+    # no smoothing and no bound: exactly onto the rays, a joint at confidence 0 left where it is
+    s = RaySnap(30.0, RayParams(tau_s=0.0, max_m=10.0))
+    conf = np.ones(NUM_JOINTS)
+    conf[7] = 0.0
+    out = s.apply(pose, seen_at, conf)
+    keep = np.arange(NUM_JOINTS) != 7
+    np.testing.assert_allclose(out[keep], exact[keep], atol=1e-6)
+    np.testing.assert_allclose(out[7], pose[7], atol=1e-6)
+    # smoothed: the first frame moves 1 - exp(-1 / (fps tau)) of the way, then converges
+    s = RaySnap(30.0, RayParams(tau_s=0.1, max_m=10.0))
+    first = s.apply(pose, seen_at, None)
+    share = np.linalg.norm(first - pose, axis=-1) / np.linalg.norm(exact - pose, axis=-1)
+    np.testing.assert_allclose(share, 1 - np.exp(-1 / 3), rtol=1e-4)
+    for _ in range(40):
+        s.apply(pose, seen_at, None)
+    np.testing.assert_allclose(s.apply(pose, seen_at, None), exact, atol=1e-4)
+    for _ in range(40):  # nobody seen: the move fades back to the prior's pose
+        gone = s.apply(pose, None, None)
+    np.testing.assert_allclose(gone, pose, atol=1e-4)
+    # a wild landmark cannot drag a joint further than max_m
+    far = seen_at.copy()
+    far[4] = pose[4] + np.array([5.0, 0.0, 0.0])
+    b = RaySnap(30.0, RayParams(tau_s=0.0, max_m=0.3))
+    assert np.linalg.norm(b.apply(pose, far, None)[4] - pose[4]) <= 0.3 + 1e-6
+
+
+def test_snap_sequence_is_the_stream_s_snap_frame_by_frame():
+    rng = np.random.default_rng(2)
+    T = 12
+    poses = np.stack([_body(rng) for _ in range(T)]).astype(np.float32)
+    seen = np.stack([_body(rng) for _ in range(T)])
+    seen[4] = np.nan  # nobody in frame 4
+    out = snap_sequence(poses, seen, None, 30.0)
+    s = RaySnap(30.0)
+    for t in range(T):
+        np.testing.assert_allclose(out[t], s.apply(poses[t], None if t == 4 else seen[t], None), atol=1e-6)
+
+
+@needs_chain
+def test_the_placement_lands_on_blazepose_s_2d_joints():
+    from stride_ros.vision.camera import project
+    from stride_ros.vision.chain import place_sequence
+    case = _case(120)
+    p = place_sequence(case.landmarks, case.landmarks.floor)
+    found = ~np.isnan(p.poses).any((1, 2))
+    assert found.sum() > 60
+    px = project(p.poses[found].astype(np.float64), case.landmarks.K)
+    assert np.nanmax(np.abs(px - p.keypoints_px[found])) < 1e-2
+
+
+@needs_chain
+def test_on_real_video_the_stream_on_its_rays_is_closer_to_the_truth():
+    from stride_ros.eval.chain import Inputs, case_errors, stream_row
+    from stride_ros.model.checkpoint import load_model
+    model = load_model(None)
+    case = _case(900)
+    inputs = Inputs(case)
+    on, off = stream_row(model, inputs, 0, True), stream_row(model, inputs, 0, True, rays=False)
+    seen = ~case.missing[case.first:]
+    e_on, e_off = case_errors(on, case), case_errors(off, case)
+    mpjpe = [float(np.nanmean(e["mpjpe"][seen])) for e in (e_off, e_on)]
+    absolute = [float(np.nanmean(e["abs"][seen])) for e in (e_off, e_on)]
+    assert mpjpe[1] < 0.95 * mpjpe[0], mpjpe
+    assert absolute[1] < 0.98 * absolute[0], absolute
+    # the pelvis depth is the prior's and the floor's, not the rays'
+    depth = [float(np.nanmean(e["depth_pct"][seen])) for e in (e_off, e_on)]
+    assert abs(depth[1] - depth[0]) < 0.2, depth
+
+
+@needs_chain
+def test_refine_keeps_a_landmarks_file_on_its_rays_unless_told_not_to(short_case, tmp_path):  # noqa: F811
+    lm = short_case / f"{CASE}.in.npz"
+    outs = {}
+    for name, extra in (("on", []), ("off", ["--no-rays"])):
+        out = tmp_path / f"{name}.npz"
+        res = run_cli("refine", str(lm), "-o", str(out), "--mode", "stream", *extra)
+        assert res.returncode == 0, res.stderr[-2000:]
+        with np.load(out) as z:
+            outs[name] = z["poses"]
+    assert outs["on"].shape == outs["off"].shape and not np.isnan(outs["on"]).any()
+    moved = np.linalg.norm(outs["on"] - outs["off"], axis=-1)
+    assert 0.005 < float(moved.mean()) < 0.1, moved.mean()  # centimetres sideways, not a different body
