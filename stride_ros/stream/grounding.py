@@ -19,8 +19,8 @@ the person's size. With a floor (core/floor.py) each track keeps a `Ground`:
 - never under the floor: a published pose whose lowest ankle is more than `under_m` below its resting
   height is lifted: when the observed feet were on the floor the refined legs are what is wrong and
   the joints under the floor are put onto it (a sunk ankle onto that bound); otherwise (unseen,
-  coasting; or an estimator that put the person too far) the whole pose is scaled about the camera centre, or moved straight up when the
-  frame's origin is not a camera above the floor;
+  coasting; or an estimator that put the person too far) the whole pose is scaled about the camera
+  centre, or moved straight up when the frame's origin is not a camera above the floor;
 - the floor set aside: when the scale a contact implies is outside `scale_range` for `distrust_s`
   (the wrong floor, stairs, a table), contacts stop setting the scale and `status()` says so, until
   one fits again.
