@@ -124,3 +124,29 @@ def test_refine_keeps_a_landmarks_file_on_its_rays_unless_told_not_to(short_case
     assert outs["on"].shape == outs["off"].shape and not np.isnan(outs["on"]).any()
     moved = np.linalg.norm(outs["on"] - outs["off"], axis=-1)
     assert 0.005 < float(moved.mean()) < 0.1, moved.mean()  # centimetres sideways, not a different body
+
+
+@needs_chain
+def test_refine_knows_estimate_s_pose_files_lie_on_their_rays(short_case, tmp_path):  # noqa: F811
+    """A pose file with the intrinsics and 2D joints beside the poses (what `stride-ros estimate` writes)
+    is refined on its rays by default; a plain pose file is not."""
+    from stride_ros.data.landmarkfile import load_landmarks
+    from stride_ros.data.posefile import PoseSequence, save_poses
+    from stride_ros.vision.chain import place_sequence
+    lm = load_landmarks(short_case / f"{CASE}.in.npz")
+    p = place_sequence(lm, lm.floor)
+    seq = PoseSequence(p.poses, lm.fps, p.confidence)
+    K = lm.K
+    save_poses(tmp_path / "est.npz", seq, intrinsics=np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2]]),
+               keypoints_px=p.keypoints_px)
+    save_poses(tmp_path / "plain.npz", seq)
+    outs = {}
+    for name, extra in (("est", []), ("est", ["--no-rays"]), ("plain", []), ("plain", ["--rays"])):
+        out = tmp_path / f"{name}{len(extra)}-{'-'.join(extra)}.npz"
+        res = run_cli("refine", str(tmp_path / f"{name}.npz"), "-o", str(out), "--mode", "stream", *extra)
+        assert res.returncode == 0, res.stderr[-2000:]
+        with np.load(out) as z:
+            outs[(name, tuple(extra))] = z["poses"]
+    assert not np.allclose(outs[("est", ())], outs[("est", ("--no-rays",))], atol=1e-4)
+    np.testing.assert_allclose(outs[("est", ())], outs[("plain", ("--rays",))], atol=1e-6)
+    assert not np.allclose(outs[("plain", ())], outs[("plain", ("--rays",))], atol=1e-4)

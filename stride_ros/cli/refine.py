@@ -43,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rays", action=argparse.BooleanOptionalAction, default=None,
                    help="keep refined joints on the camera's viewing rays through the observed ones (the input's "
                    "origin is the camera centre, as pose_estimator publishes; the node's camera_rays). Default: "
-                   "on for a landmarks file, off for a pose file")
+                   "on for a landmarks file and for `stride-ros estimate`'s pose files (they carry the "
+                   "intrinsics), off for other pose files")
     p.add_argument("--ignore-ids", action="store_true",
                    help="several people: ignore the file's track_ids and associate people by position, body "
                    "and image overlap (the node's trust_track_ids: false)")
@@ -85,8 +86,8 @@ def run(a: argparse.Namespace) -> int:
               f"{floor.describe() if floor else 'none: distance rests on body size'}")
     else:
         seq = load_poses(a.input)
-    if a.rays is None:
-        a.rays = keypoints is not None  # a landmarks file: placed on its rays here
+    if a.rays is None:  # a landmarks file is placed on its rays here; `estimate` wrote its poses on them
+        a.rays = keypoints is not None or _from_the_camera_chain(a.input)
     if np.isnan(seq.poses).all():
         raise InputError(f"{a.input}: every joint of every frame is missing: nothing to refine")
     model = load_model(a.model, a.device, threads=None if a.mode == "offline" else 1)
@@ -101,6 +102,16 @@ def run(a: argparse.Namespace) -> int:
     save_poses(out, result, protect=(a.input,))
     print(f"wrote {out}")
     return 0
+
+
+def _from_the_camera_chain(path: str) -> bool:
+    """A pose file `stride-ros estimate` wrote: absolute joints in the camera's optical frame, each on
+    its viewing ray, with the intrinsics and 2D joints beside them."""
+    try:
+        with np.load(path) as z:
+            return {"intrinsics", "keypoints_px"} <= set(z.files)
+    except (OSError, ValueError):
+        return False
 
 
 def _stream_config(a: argparse.Namespace, model, seq, floor):
