@@ -191,7 +191,9 @@ def run_video_demo(video: str | None, seconds: float = 20.0, lag: int = 0, out_d
     times_path.unlink(missing_ok=True)
     logs = {name: open(out / f"{name}.log", "w") for name in ("estimator", "refiner")}
     py = sys.executable
-    refiner_args = [py, "-m", "stride_ros.cli", "node", "--ros-args", "-p", f"lag_frames:={lag}"]
+    # as camera.launch.py: pose_estimator's joints lie on their viewing rays (stream/rays.py)
+    refiner_args = [py, "-m", "stride_ros.cli", "node", "--ros-args", "-p", f"lag_frames:={lag}", "-p",
+                    "camera_rays:=true"]
     if model:
         refiner_args += ["-p", f"model_path:={model}"]
     procs = {
