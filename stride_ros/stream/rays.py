@@ -44,15 +44,14 @@ class RaySnap:
         """pose [17, 3] absolute (input frame) -> the same pose, each joint moved toward the ray through
         its observed position [17, 3] (None: nothing seen this frame); confidence [17] (None: every
         finite joint counts as seen)."""
-        if observed is None:
-            seen = np.zeros(NUM_JOINTS, bool)
-            moves = np.zeros((NUM_JOINTS, 3))
+        if observed is None:  # nobody seen: every move fades
+            self.move *= 1.0 - self.k
         else:
             seen = np.ones(NUM_JOINTS, bool) if confidence is None else np.asarray(confidence) > 0
             moves, seen = ray_moves(pose, observed, seen)
             n = np.linalg.norm(moves, axis=-1, keepdims=True)
             moves = moves * np.minimum(1.0, self.p.max_m / np.maximum(n, 1e-12))
-        self.move = np.where(seen[:, None], self.move + self.k * (moves - self.move), (1.0 - self.k) * self.move)
+            self.move = np.where(seen[:, None], self.move + self.k * (moves - self.move), (1.0 - self.k) * self.move)
         return (pose + self.move).astype(pose.dtype)
 
 
@@ -62,8 +61,6 @@ def snap_sequence(poses: np.ndarray, observed: np.ndarray, confidence: np.ndarra
     frame as the stream does (`refine --mode offline` on the camera chain)."""
     snap = RaySnap(fps, params)
     out = np.asarray(poses).copy()
-    for t in range(len(out)):
-        o = observed[t]
-        seen_any = np.isfinite(o).all(-1).any()
-        out[t] = snap.apply(out[t], o if seen_any else None, None if confidence is None else confidence[t])
+    for t in range(len(out)):  # a joint without a finite observation is unseen (ray_moves)
+        out[t] = snap.apply(out[t], observed[t], None if confidence is None else confidence[t])
     return out

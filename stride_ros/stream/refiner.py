@@ -176,7 +176,7 @@ class Track:
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=buffer_len)  # (index, x [17, 4])
         # with camera rays: each frame still to be published, with its observation (absolute) or None
         self.rays = RaySnap(cfg.fps, cfg.ray) if cfg.rays else None
-        self.observed: deque[tuple[int, tuple[np.ndarray, np.ndarray | None] | None]] = deque(maxlen=cfg.lag + 2)
+        self.sightings: deque[tuple[int, tuple[np.ndarray, np.ndarray | None] | None]] = deque(maxlen=cfg.lag + 2)
         # (index, conf, since_seen, canonical rotation or None) of the frames still to be published
         self.flags: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = deque(maxlen=cfg.lag + 2)
         self.since_seen = np.zeros(NUM_JOINTS)
@@ -498,7 +498,7 @@ class StreamingRefiner:
                 self.worker.on_frame(t.key, f, x)
             t.flags.append((f, x[:, 3].copy(), t.since_seen.copy(), rot))
             if t.rays is not None:
-                t.observed.append((f, obs))
+                t.sightings.append((f, obs))
             g = f - self.cfg.lag
             if g >= t.created and t.root.started and self.assoc.confirmed(t.id):
                 pose = self._pose(t, out[0, :, self.head], g)
@@ -548,8 +548,8 @@ class StreamingRefiner:
         rel = rel + offset
         c, observed = self._conf(conf, since)
         if t.rays is not None:  # where the image saw each joint (before the body model: it has the last word)
-            o = next((o for idx, o in t.observed if idx == g), None)
-            rel = t.rays.apply(rel + root, *(o if o is not None else (None, None))) - root
+            seen_at, seen_conf = next((o for idx, o in t.sightings if idx == g), None) or (None, None)
+            rel = t.rays.apply(rel + root, seen_at, seen_conf) - root
         if t.body is not None:
             if observed.sum() >= 12:  # well seen: this frame's bones are evidence of the body
                 t.body.observe(rel)

@@ -22,9 +22,8 @@ through its 2D joint (`on_rays`), keeping about the fit's depth. On the camera c
 (acting3, freestyle1, floor) that moved Abs 140.6 -> 136.3 mm and MPJPE 100.1 -> 94.5, and it lets the
 refiner keep its output on the same rays (stream/rays.py).
 
-(On the Sports2D clip
-BlazePose's body grows from ~1.3 to ~1.6 m over its first ten frames after a detection, and the
-distance with it, from ~4.5 to ~7.5 m: what the refiner receives at a track's start.)
+(On the Sports2D clip BlazePose's body grows from ~1.3 to ~1.6 m over its first ten frames after a
+detection, and the distance with it, from ~4.5 to ~7.5 m: what the refiner receives at a track's start.)
 
 The self-check that the node and the CLI report: the rigid fit's 17 joints, projected with K, land
 on BlazePose's 2D joints (`reprojection_px`: how far its metric pose and its image disagree; the
