@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream-batch", type=positive_int, default=6, help="sequences per causal/ahead step (default 6)")
     p.add_argument("--families", help="estimator families and their shares, e.g. sim=0.3,blazepose=0.25 "
                    "(default: the zoo mix in model/train.py FAMILY_MIX; a family left out is unseen)")
+    p.add_argument("--canonical", action=argparse.BooleanOptionalAction, default=None,
+                   help="per-track canonical frames (default: the configuration's; --no-canonical: the input's frame)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", help="mocap folder (default: $STRIDE_ROS_DATA)")
     p.add_argument("--no-resume", action="store_true", help="start over even if the folder has a run")
@@ -93,7 +95,8 @@ def run(a: argparse.Namespace) -> int:
         return fit_leads(a, families)
     cfg = TrainConfig(model=a.config, steps=a.steps, batch=a.batch, lr=a.lr, threads=a.threads,
                       epoch_steps=a.epoch_steps, seed=a.seed, init=a.init, stream_window=a.stream_window,
-                      stream_batch=a.stream_batch, warmup=a.warmup, families=families)
+                      stream_batch=a.stream_batch, warmup=a.warmup, families=families,
+                      canonical=a.canonical)
     path = train(cfg, a.output, data_dir=a.data, resume=not a.no_resume, progress=not a.quiet)
     print(f"checkpoint: {path} (loss curve: {Path(a.output) / 'loss_curve.png'})")
     return 0

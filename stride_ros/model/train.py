@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.errors import InputError
 from ..core.representation import encode_track, frame_reference, rezero, usable
 from ..core.skeleton import MIRROR, rescale_bones
 from ..core.timeseries import MODEL_FPS
@@ -98,8 +99,13 @@ class WindowSampler:
 
     def __init__(self, clips: dict[str, tuple[np.ndarray, object]], T: int, salsa_share: float):
         self.T = T
-        self.clips = [p for p, _ in clips.values() if len(p) >= 2 * 1.3 * T + 2]
-        salsa = np.array(["salsa" in k for k, (p, _) in clips.items() if len(p) >= 2 * 1.3 * T + 2])
+        need = 2 * 1.3 * T + 2  # a window at the slowest resampling, from 60 fps
+        self.clips = [p for p, _ in clips.values() if len(p) >= need]
+        if not self.clips:
+            longest = max((len(p) for p, _ in clips.values()), default=0) / CACHE_FPS
+            raise InputError(f"no motion-capture clip is long enough to train on: a window needs "
+                             f"{need / CACHE_FPS:.1f} s of one, the longest is {longest:.1f} s")
+        salsa = np.array(["salsa" in k for k, (p, _) in clips.items() if len(p) >= need])
         w = np.array([len(p) for p in self.clips], dtype=float)
         if salsa.any() and (~salsa).any():
             w[salsa] *= salsa_share / w[salsa].sum()
