@@ -130,6 +130,13 @@ def test_bodies_tf_frames_and_skeleton2d_read_back_by_another_process(start_node
         for tr in m.transforms:
             tf.setdefault(round(stamp_of(tr), 6), {})[tr.child_frame_id] = tr
 
+    # a track that expires after the input stopped is announced by a tracked list stamped after the last
+    # frame (hri.py `forget`); how soon depends on the machine's load, so it may already be here: it
+    # may only drop bodies
+    expired = {s: ids for s, ids in tracked.items() if s > max(refined)}
+    tracked = {s: ids for s, ids in tracked.items() if s <= max(refined)}
+    for ids in expired.values():
+        assert set(ids) < set(tracked[max(refined)]), (ids, tracked[max(refined)])
     # tracked: one id per refined person, in every refined frame; ids are topic-name tokens
     assert set(tracked) == set(refined)
     for s, people in refined.items():
