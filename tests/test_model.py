@@ -125,3 +125,27 @@ def test_configs():
     p = CONFIGS["paper"]
     assert (p.dim, p.depth, p.heads, p.mlp_ratio, p.window) == (512, 5, 8, 2.0, 243)
     assert 41e6 < DSTformer(p).num_params() < 43e6
+
+
+@pytest.mark.parametrize("lead_weight", [0.0, 0.5])
+def test_forecast_loss_reaches_the_shared_causal_trunk_only_when_weighted(lead_weight):
+    """`train --lead-weight 0` trains the causal trunk for the lag heads alone (the forecast heads are
+    fitted afterwards by least squares): no forecast head then sends the trunk any gradient."""
+    from stride_ros.model.train import mode_loss
+    m = random_model(depth=2, lookahead=2, max_lead=3).train()
+    x, target, lead = torch.randn(2, 9, 17, 4), torch.randn(2, 9, 17, 3), torch.randn(2, 9, 3, 17, 3)
+
+    def grads(loss):
+        m.zero_grad()
+        loss.backward()
+        return m.head.weight.grad.clone(), m.embed.weight.grad.clone()
+
+    head_lag, trunk_lag = grads(mode_loss(m, x, target, "causal", 20.0, None, 0.0))
+    head, trunk = grads(mode_loss(m, x, target, "causal", 20.0, lead, lead_weight))
+    forecast_rows = slice(3 * (m.cfg.max_lag + 1), None)  # 3 outputs per head; lag heads first
+    if lead_weight == 0:
+        assert torch.equal(trunk, trunk_lag) and torch.equal(head, head_lag)
+        assert not head[forecast_rows].any()
+    else:
+        assert head[forecast_rows].abs().sum() > 0
+        assert not torch.allclose(trunk, trunk_lag)

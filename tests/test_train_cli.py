@@ -28,16 +28,18 @@ def two_clip_data(tmp_path_factory):
 
 
 @needs_data
-@pytest.mark.parametrize("flag,canonical", [("--no-canonical", False), ("--canonical", True)])
-def test_train_writes_a_prior_in_the_frame_asked_for(two_clip_data, tmp_path, flag, canonical):
+@pytest.mark.parametrize("flag,canonical,lead_weight", [("--no-canonical", False, "0"), ("--canonical", True, "0.5")])
+def test_train_writes_a_prior_in_the_frame_asked_for(two_clip_data, tmp_path, flag, canonical, lead_weight):
     from stride_ros.model.checkpoint import load_checkpoint
     res = run_cli("train", "-o", str(tmp_path / "run"), "--data", str(two_clip_data), "--config", "tiny",
                   "--steps", "2", "--epoch-steps", "2", "--warmup", "1", "--batch", "2", "--stream-window", "0",
-                  "--threads", "1", "--quiet", flag, env={"STRIDE_ROS_CACHE": str(tmp_path / "cache")})
+                  "--threads", "1", "--quiet", flag, "--lead-weight", lead_weight,
+                  env={"STRIDE_ROS_CACHE": str(tmp_path / "cache")})
     assert res.returncode == 0, res.stderr[-2000:]
     ckpt = load_checkpoint(tmp_path / "run" / "prior.pt")
     assert ckpt.config.canonical is canonical
     assert ckpt.meta["train_config"]["canonical"] is canonical
+    assert ckpt.meta["train_config"]["lead_weight"] == float(lead_weight)
     assert [h["step"] for h in ckpt.meta["history"]] == [2]
 
 

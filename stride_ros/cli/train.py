@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..core.errors import InputError
-from .common import nonneg_int, positive_float, positive_int
+from .common import nonneg_float, nonneg_int, positive_float, positive_int
 
 HELP = "pre-train the motion prior on the mocap training subjects"
 
@@ -29,6 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: the zoo mix in model/train.py FAMILY_MIX; a family left out is unseen)")
     p.add_argument("--canonical", action=argparse.BooleanOptionalAction, default=None,
                    help="per-track canonical frames (default: the configuration's; --no-canonical: the input's frame)")
+    p.add_argument("--lead-weight", type=nonneg_float, default=0.5,
+                   help="the forecast heads' share of the causal loss (default 0.5; 0: train the lag heads alone and "
+                        "fit the forecast heads afterwards with --fit-leads, which keeps the shared causal trunk "
+                        "for the lag-0 output)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", help="mocap folder (default: $STRIDE_ROS_DATA)")
     p.add_argument("--no-resume", action="store_true", help="start over even if the folder has a run")
@@ -96,7 +100,7 @@ def run(a: argparse.Namespace) -> int:
     cfg = TrainConfig(model=a.config, steps=a.steps, batch=a.batch, lr=a.lr, threads=a.threads,
                       epoch_steps=a.epoch_steps, seed=a.seed, init=a.init, stream_window=a.stream_window,
                       stream_batch=a.stream_batch, warmup=a.warmup, families=families,
-                      canonical=a.canonical)
+                      canonical=a.canonical, lead_weight=a.lead_weight)
     path = train(cfg, a.output, data_dir=a.data, resume=not a.no_resume, progress=not a.quiet)
     print(f"checkpoint: {path} (loss curve: {Path(a.output) / 'loss_curve.png'})")
     return 0
