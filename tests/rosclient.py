@@ -67,12 +67,13 @@ class Client:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.received: dict[str, list] = {}
+        self.subscriptions: dict[str, object] = {}
 
     def subscribe(self, msg_type, topic: str, qos=10):
         self.received[topic] = []
         def keep(m):
             self.received[topic].append((time.perf_counter(), m))
-        self.node.create_subscription(msg_type, topic, keep, qos)
+        self.subscriptions[topic] = self.node.create_subscription(msg_type, topic, keep, qos)
 
     def spin_until(self, cond, timeout: float) -> bool:
         end = time.time() + timeout
@@ -110,6 +111,13 @@ def stamp_of(msg) -> float:
     return _stamp_of(msg)
 
 
-def wait_for_subscriber(client: Client, publisher, timeout: float = 20.0) -> None:
+def wait_for_subscriber(client: Client, publisher, timeout: float = 20.0,
+                        answers: tuple[str, ...] = ("/human_pose_refined",)) -> None:
+    """Until the node reads our publisher and its publishers on `answers` (topics this client
+    subscribed to) have matched our readers: a volatile writer drops what it publishes before
+    the match, and a loaded machine can take more than a second to discover (the first frame lost)."""
     assert client.spin_until(lambda: publisher.get_subscription_count() > 0, timeout), \
         "the node never subscribed (did it start?)"
+    subs = [client.subscriptions[t] for t in answers if t in client.subscriptions]
+    assert client.spin_until(lambda: all(s.get_publisher_count() > 0 for s in subs), timeout), \
+        f"the node's publishers on {list(answers)} never matched ours"

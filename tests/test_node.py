@@ -90,10 +90,11 @@ def test_answers_every_frame_at_30hz_and_better_than_its_input(start_node, clien
     n = len(walk_stream.gt)
     t0 = 1000.0
     sent = publish_stream(client, pub, walk_stream, n, t0)
-    assert client.spin_until(lambda: len(client.received["/human_pose_refined"]) >= n, 15), \
-        f"{len(client.received['/human_pose_refined'])} of {n} answered\n{node.output()[-2000:]}"
+    answered = client.spin_until(lambda: len(client.received["/human_pose_refined"]) >= n, 15)
     got = client.received["/human_pose_refined"]
     stamps = [round(stamp_of(m), 6) for _, m in got]
+    missing = sorted(set(sent) - set(stamps))
+    assert answered, f"{len(got)} of {n} answered, missing stamps {missing[:10]}\n{node.output()[-2000:]}"
     assert stamps == sorted(sent)  # every frame answered, in order, stamped with its own frame
     # latency is measured by `stride-ros bench` and the demo, not asserted: a busy 2-core CI machine
     # once measured a p99 of 77 ms here; correctness is what this test is for
@@ -130,7 +131,7 @@ def test_params_file_and_sim_time(start_node, client, walk_stream, tmp_path):
     clock = client.node.create_publisher(Clock, "/clock", 10)
     pub = client.node.create_publisher(PointCloud2, "/people_in", RELIABLE)
     client.subscribe(PointCloud2, "/people_out", RELIABLE)
-    wait_for_subscriber(client, pub)
+    wait_for_subscriber(client, pub, answers=("/people_out",))
     client.spin_for(1.0)
     t0 = 50.0  # simulated time, far from wall time: a wall-clock node would call these stamps old
     for t in range(20):
