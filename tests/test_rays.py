@@ -1,6 +1,7 @@
 """The camera's viewing rays (vision/placement.py `on_rays`, stream/rays.py): the geometry, the
 smoothing and its bounds, the placement that lands on BlazePose's 2D joints, and on real video that
-the stream kept on its rays is closer to the truth than the same stream without them."""
+the stream kept on its rays is closer to the truth than the same stream without them; without a floor,
+the body kept at the placement's distance (DistanceKeeper) by a scale that moves no joint's image."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,7 @@ from test_blend import _case
 from test_chain import CASE, needs_chain, short_case  # noqa: F401 - short_case is a fixture
 
 from stride_ros.core.skeleton import NUM_JOINTS
-from stride_ros.stream.rays import RayParams, RaySnap, snap_sequence
+from stride_ros.stream.rays import DistanceKeeper, RayParams, RaySnap, keep_distance_sequence, snap_sequence
 from stride_ros.vision.camera import ray_moves
 
 
@@ -80,6 +81,54 @@ def test_snap_sequence_is_the_stream_s_snap_frame_by_frame():
         np.testing.assert_allclose(out[t], s.apply(poses[t], None if t == 4 else seen[t], None), atol=1e-6)
 
 
+def test_the_distance_keeper_scales_about_the_camera_to_the_placement_s_distance():
+    rng = np.random.default_rng(3)
+    pose = _body(rng, depth=3.0)
+    placed = 0.9 * pose + rng.normal(scale=0.01, size=pose.shape)  # the placement sees the body nearer
+    keep = DistanceKeeper(fps=30.0, tau_s=0.0)  # each frame's own scale
+    out = keep.apply(pose, placed)
+    # every joint stays on its line through the camera centre: the image does not move
+    unit = pose / np.linalg.norm(pose, axis=-1, keepdims=True)
+    np.testing.assert_allclose(np.cross(out, unit), 0.0, atol=1e-9)
+    # the scale is the least-squares one onto the placement: no other scale is closer
+    best = float((pose * placed).sum() / (pose * pose).sum())
+    np.testing.assert_allclose(out, best * pose, rtol=1e-9)
+    for c in (0.98 * best, 1.02 * best):
+        assert ((out - placed) ** 2).sum() < ((c * pose - placed) ** 2).sum()
+    # too few placed joints: nothing to measure, nothing changes
+    sparse = np.full_like(placed, np.nan)
+    sparse[:2] = placed[:2]
+    assert np.array_equal(DistanceKeeper(30.0, 0.0).apply(pose, sparse), pose)
+
+
+def test_the_distance_keeper_is_smoothed_and_fades_while_nobody_is_seen():
+    rng = np.random.default_rng(4)
+    pose = _body(rng, depth=4.0)
+    fps, tau = 30.0, 1.0
+    keep = DistanceKeeper(fps, tau)
+    k = 1.0 - np.exp(-1.0 / (fps * tau))
+    keep.apply(pose, 1.1 * pose)  # the first measurement is taken whole
+    np.testing.assert_allclose(keep.log_ratio, np.log(1.1), atol=1e-12)
+    for _ in range(30):  # then the scale moves toward a new one at 1 - exp(-1 / (fps tau)) per frame
+        keep.apply(pose, 0.9 * pose)
+    want = np.log(0.9) + (np.log(1.1) - np.log(0.9)) * (1 - k) ** 30
+    np.testing.assert_allclose(keep.log_ratio, want, atol=1e-12)
+    before = keep.log_ratio
+    out = keep.apply(pose, None)  # nobody seen: the scale fades toward none, and still applies
+    np.testing.assert_allclose(keep.log_ratio, before * (1 - k), atol=1e-12)
+    np.testing.assert_allclose(out, pose * np.exp(keep.log_ratio), rtol=1e-6)
+    # the sequence form is the stream's keeper frame by frame; a frame without a placement is unseen
+    poses = np.stack([pose] * 5)
+    placed = np.stack([1.05 * pose] * 5)
+    placed[2] = np.nan
+    seq = keep_distance_sequence(poses, placed, fps, RayParams(keep_distance_tau_s=tau))
+    one = DistanceKeeper(fps, tau)
+    for t in range(5):
+        np.testing.assert_allclose(seq[t], one.apply(poses[t], None if t == 2 else placed[t]), rtol=1e-6)
+    off = keep_distance_sequence(poses, placed, fps, RayParams(keep_distance_tau_s=-1.0))
+    assert np.array_equal(off, poses)
+
+
 @needs_chain
 def test_the_placement_lands_on_blazepose_s_2d_joints():
     from stride_ros.vision.camera import project
@@ -109,6 +158,31 @@ def test_on_real_video_the_stream_on_its_rays_is_closer_to_the_truth():
     # the pelvis depth is the prior's and the floor's, not the rays'
     depth = [float(np.nanmean(e["depth_pct"][seen])) for e in (e_off, e_on)]
     assert abs(depth[1] - depth[0]) < 0.2, depth
+
+
+@needs_chain
+def test_without_a_floor_the_stream_at_the_placement_s_distance_is_closer_to_the_truth():
+    """A real view: the keeper (on by default with the rays, no floor) brings the published joints
+    closer than the same stream without it, moves no joint's image, and is not used with a floor."""
+    from stride_ros.eval.chain import Inputs, case_errors, stream_row
+    from stride_ros.model.checkpoint import load_model
+    model = load_model(None)
+    case = _case(600)
+    inputs = Inputs(case)
+    nokeep = RayParams(keep_distance_tau_s=-1.0)
+    on, off = stream_row(model, inputs, 0, False), stream_row(model, inputs, 0, False, ray=nokeep)
+    seen = ~case.missing[case.first:]
+    e_on, e_off = case_errors(on, case), case_errors(off, case)
+    absolute = [float(np.nanmean(e["abs"][seen])) for e in (e_off, e_on)]
+    mpjpe = [float(np.nanmean(e["mpjpe"][seen])) for e in (e_off, e_on)]
+    assert absolute[1] < 0.99 * absolute[0], absolute
+    assert mpjpe[1] < 1.01 * mpjpe[0], mpjpe  # a scale about the camera: the pose barely changes
+    both = ~np.isnan(on).any((1, 2)) & ~np.isnan(off).any((1, 2))
+    u = off[both] / np.linalg.norm(off[both], axis=-1, keepdims=True)
+    assert float(np.abs(np.cross(on[both], u)).max()) < 1e-4  # the same rays, only further or nearer
+    assert not np.array_equal(on[both], off[both])
+    floor_on, floor_off = stream_row(model, inputs, 0, True), stream_row(model, inputs, 0, True, ray=nokeep)
+    np.testing.assert_array_equal(floor_on, floor_off)  # with a floor the contacts measure the distance
 
 
 @needs_chain

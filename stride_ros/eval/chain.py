@@ -17,10 +17,13 @@ frame, scored from the case's first detection on the 15 comparable joints:
   (`StreamConfig.anchor`); a `_blend` suffix learns each person's estimator share in the background
   (`adapt_params: blend`, stream/blend.py): the same run with and without it, row by row; the refined
   joints are kept on the camera's viewing rays as `camera.launch.py` does (`camera_rays`,
-  stream/rays.py), a `_norays` suffix leaves them where the prior put them;
+  stream/rays.py), a `_norays` suffix leaves them where the prior put them; without a floor the
+  refined body is scaled about the camera to the placement's distance (`DistanceKeeper`), a `_nokeep`
+  suffix leaves it where the prior's pose put it;
 - `offline`: the prior over the whole clip (`refine --mode offline`) on the floored placement, kept on
-  the rays and grounded on the floor as that command does; `offline_pelvis` anchors it at its pelvis,
-  `offline_norays` leaves the rays out.
+  the rays and grounded on the floor as that command does; `offline_nofloor` on the placement without
+  the floor, at its distance; `_pelvis` anchors it at its pelvis, `_norays` leaves the rays out,
+  `_nokeep` the distance.
 
 Columns: Abs (mean joint distance as published) on all, seen and missed frames; MPJPE (pelvises
 together) and PA-MPJPE on seen frames; Accel (root-relative, frames whose neighbours exist); the
@@ -38,11 +41,13 @@ from ..core.floor import Floor
 from ..core.skeleton import NUM_JOINTS
 from ..data.chaindata import ChainCase
 from ..data.realdata import COMPARABLE
+from ..stream.rays import RayParams
 from . import metrics
 
 ROWS_DEFAULT = ("placement", "pnp", "pnp_floor", "placement_floor", "stream_lag0_nofloor_norays",
-                "stream_lag0_nofloor", "stream_lag0_nofloor_blend", "stream_lag0_norays", "stream_lag0",
-                "stream_lag0_blend", "stream_lag8", "stream_lag8_blend", "offline", "stream_lag0_pelvis",
+                "stream_lag0_nofloor", "stream_lag0_nofloor_nokeep", "stream_lag0_nofloor_blend",
+                "stream_lag0_norays", "stream_lag0", "stream_lag0_blend", "stream_lag8", "stream_lag8_blend",
+                "offline", "offline_nofloor", "offline_nofloor_nokeep", "stream_lag0_pelvis",
                 "stream_lag0_nofloor_pelvis")
 COLUMNS = ("abs_all", "abs_seen", "abs_missed", "mpjpe_seen", "pa_mpjpe_seen", "accel", "depth_pct_seen")
 PNP_MIN_VISIBILITY = 0.5
@@ -135,25 +140,29 @@ def stream_row(model, inputs: Inputs, lag: int, floor: bool, backend=None, rays:
     return held(out)
 
 
-def offline_row(model, inputs: Inputs, anchor: str = "centroid", rays: bool = True) -> np.ndarray:
-    """`refine --mode offline` on the floored placement: the prior over the whole clip, kept on the
-    viewing rays, then the floor."""
+def offline_row(model, inputs: Inputs, anchor: str = "centroid", rays: bool = True, floor: bool = True,
+                keep_distance: bool = True) -> np.ndarray:
+    """`refine --mode offline` on the placement: the prior over the whole clip, kept on the viewing
+    rays, then the floor (or, without one, at the placement's distance)."""
     from ..offline.adapt import AdaptConfig, refine_offline
     from ..stream.grounding import ground_track
-    from ..stream.rays import snap_sequence
-    p = inputs.placement(True)
+    from ..stream.rays import keep_distance_sequence, snap_sequence
+    p = inputs.placement(floor)
     out = refine_offline(model, p.poses, p.confidence, p.fps, AdaptConfig(epochs=0, anchor=anchor)).poses
     if rays:
         out = snap_sequence(out, p.poses, p.confidence, p.fps)
-    floor = inputs.case.landmarks.floor
-    return out if floor is None else ground_track(out, p.poses, floor, p.fps)
+    plane = inputs.case.landmarks.floor if floor else None
+    if plane is None:
+        return keep_distance_sequence(out, p.poses, p.fps) if rays and keep_distance else out
+    return ground_track(out, p.poses, plane, p.fps)
 
 
 def build_rows(names: list[str], model) -> dict[str, Callable[[Inputs], np.ndarray]]:
     import re
     rows: dict[str, Callable[[Inputs], np.ndarray]] = {}
     for name in names:
-        m = re.fullmatch(r"stream_lag(\d+)(_nofloor)?(_pelvis)?(_blend)?(_norays)?", name)
+        m = re.fullmatch(r"stream_lag(\d+)(_nofloor)?(_pelvis)?(_blend)?(_norays)?(_nokeep)?", name)
+        o = re.fullmatch(r"offline(_nofloor)?(_pelvis)?(_norays)?(_nokeep)?", name)
         if name in ("placement", "placement_floor"):
             rows[name] = lambda i, f=name.endswith("floor"): held(i.placement(f).poses)
         elif name in ("pnp", "pnp_floor"):
@@ -162,15 +171,17 @@ def build_rows(names: list[str], model) -> dict[str, Callable[[Inputs], np.ndarr
         elif m:
             kw = {**({"anchor": "pelvis"} if m.group(3) else {}),
                   **({"adapt": True, "adapt_params": "blend"} if m.group(4) else {}),
-                  "rays": not m.group(5)}
+                  "rays": not m.group(5),
+                  **({"ray": RayParams(keep_distance_tau_s=-1.0)} if m.group(6) else {})}
             rows[name] = lambda i, lag=int(m.group(1)), f=not m.group(2), kw=kw: stream_row(model, i, lag, f, **kw)
-        elif name in ("offline", "offline_pelvis", "offline_norays"):
-            rows[name] = lambda i, a=("pelvis" if name.endswith("pelvis") else "centroid"), r=not name.endswith(
-                "norays"): offline_row(model, i, a, r)
+        elif o:
+            rows[name] = lambda i, a=("pelvis" if o.group(2) else "centroid"), r=not o.group(3), f=not o.group(1), \
+                k=not o.group(4): offline_row(model, i, a, r, f, k)
         else:
             from ..core.errors import InputError
             raise InputError(f"unknown chain row {name!r} (known: placement, placement_floor, pnp, pnp_floor, "
-                             "stream_lagN[_nofloor][_pelvis][_blend][_norays], offline[_pelvis|_norays])")
+                             "stream_lagN[_nofloor][_pelvis][_blend][_norays][_nokeep], "
+                             "offline[_nofloor][_pelvis][_norays][_nokeep])")
     return rows
 
 

@@ -61,7 +61,8 @@ class NodeParams:
     body_model: bool = _p(False, "impose each person's own bone lengths (a running median, left and right "
                           "averaged) on the output")
     camera_rays: bool = _p(False, "input from pose_estimator (optical frame, joints on their viewing rays): keep "
-                           "refined joints on those rays (camera.launch.py: on)")
+                           "refined joints on those rays and, without a floor, at the placement's distance "
+                           "(camera.launch.py: on)")
     adapt_interval_s: float = _p(4.0, "seconds between adaptation bursts", lo=0.0)
     adapt_epochs: int = _p(6, "adaptation epochs per burst", lo=1)
     max_adapted_tracks: int = _p(4, "people who may hold adapted weights at once (memory bound)", lo=0)

@@ -30,6 +30,9 @@ from ..vision.camera import ray_moves
 class RayParams:
     tau_s: float = 0.07  # the move onto the ray is smoothed over this time constant (0: each frame's own)
     max_m: float = 0.3  # no joint is moved further than this onto its ray
+    # without a floor: the body is scaled about the camera to lie on the placement's distance, the
+    # scale smoothed over this time constant (negative: off). See DistanceKeeper.
+    keep_distance_tau_s: float = 1.0
 
 
 class RaySnap:
@@ -63,4 +66,57 @@ def snap_sequence(poses: np.ndarray, observed: np.ndarray, confidence: np.ndarra
     out = np.asarray(poses).copy()
     for t in range(len(out)):  # a joint without a finite observation is unseen (ray_moves)
         out[t] = snap.apply(out[t], observed[t], None if confidence is None else confidence[t])
+    return out
+
+
+class DistanceKeeper:
+    """Without a floor, how far a person is rests on one measurement only: the placement's, from the
+    estimator's idea of the body's size. The prior has no better evidence of distance, yet its pose,
+    hung on the placement's pelvis, moves the joints' distances by the estimator's offsets about that
+    pelvis, which in the placement partly cancel its distance error (measured: docs/results.md, "Where
+    the refined body sits"). Scaling the refined body about the camera centre changes no joint's
+    image, only its distance along the ray: each frame's scale is the one that brings the refined
+    joints closest to the placement's (least squares over the placed joints), smoothed over `tau_s`
+    in log scale, and fading back to none while nobody is seen (held, it moved the frames the detector
+    missed further off). With a floor the contacts measure the distance: not used."""
+
+    def __init__(self, fps: float, tau_s: float):
+        self.k = 1.0 if tau_s <= 0 else 1.0 - float(np.exp(-1.0 / (fps * tau_s)))
+        self.log_ratio: float | None = None
+
+    def apply(self, pose: np.ndarray, observed: np.ndarray | None) -> np.ndarray:
+        """pose [17, 3] absolute (camera frame) -> scaled about the origin; observed [17, 3] the placement
+        (NaN: a joint not placed; None: nobody seen this frame)."""
+        if observed is None:  # nothing seen: the scale fades (a held one moved the missed frames off)
+            if self.log_ratio is not None:
+                self.log_ratio *= 1.0 - self.k
+        else:
+            obs = np.asarray(observed, np.float64)
+            ok = np.isfinite(obs).all(-1) & np.isfinite(pose).all(-1)
+            if ok.sum() >= 3:
+                x = np.asarray(pose, np.float64)[ok]
+                placed, refined = float((x * obs[ok]).sum()), float((x * x).sum())  # least squares
+                if placed > 1e-6 and refined > 1e-6:
+                    r = float(np.log(placed / refined))
+                    self.log_ratio = r if self.log_ratio is None else self.log_ratio + self.k * (r - self.log_ratio)
+        return self.scale(pose)
+
+    def scale(self, pose: np.ndarray) -> np.ndarray:
+        """The current scale about the camera, unchanged (a forecast sits where the lag-0 pose does)."""
+        if self.log_ratio is None:
+            return pose
+        return (pose * np.exp(self.log_ratio)).astype(pose.dtype)
+
+
+def keep_distance_sequence(poses: np.ndarray, observed: np.ndarray, fps: float,
+                           params: RayParams = RayParams()) -> np.ndarray:
+    """A whole track [T, 17, 3] at its placement's distance [T, 17, 3] (NaN: not seen), frame by frame as
+    the stream does without a floor (`refine --mode offline --no-floor` on the camera chain)."""
+    if params.keep_distance_tau_s < 0:
+        return np.asarray(poses)
+    keep = DistanceKeeper(fps, params.keep_distance_tau_s)
+    out = np.asarray(poses).copy()
+    for t in range(len(out)):
+        seen = np.isfinite(observed[t]).all(-1).any()
+        out[t] = keep.apply(out[t], observed[t] if seen else None)
     return out

@@ -56,7 +56,7 @@ from ..offline.adapt import AdaptConfig
 from .association import AssociationParams, Associator, Person
 from .blend import BlendParams, EstimatorBlend
 from .grounding import Ground, GroundParams
-from .rays import RayParams, RaySnap
+from .rays import DistanceKeeper, RayParams, RaySnap
 from .worker import AdaptationWorker, AdaptRequest, Handover, InlineWorker, replay
 
 log = logging.getLogger("stride_ros.stream.refiner")
@@ -176,6 +176,8 @@ class Track:
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=buffer_len)  # (index, x [17, 4])
         # with camera rays: each frame still to be published, with its observation (absolute) or None
         self.rays = RaySnap(cfg.fps, cfg.ray) if cfg.rays else None
+        self.distance = (DistanceKeeper(cfg.fps, cfg.ray.keep_distance_tau_s)
+                         if cfg.rays and cfg.ray.keep_distance_tau_s >= 0 else None)
         self.sightings: deque[tuple[int, tuple[np.ndarray, np.ndarray | None] | None]] = deque(maxlen=cfg.lag + 2)
         # (index, conf, since_seen, canonical rotation or None) of the frames still to be published
         self.flags: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = deque(maxlen=cfg.lag + 2)
@@ -555,6 +557,8 @@ class StreamingRefiner:
                 t.body.observe(rel)
             rel = t.body.impose(rel)
         pose = (rel + root).astype(np.float32)
+        if t.distance is not None and t.ground is None:  # no floor: the distance is the placement's
+            pose = t.distance.apply(pose, seen_at)
         if t.ground is not None:
             # contacts measure the prior's legs (measured: the estimator's share in them put the
             # person further off, stream/blend.py)
@@ -639,6 +643,8 @@ class StreamingRefiner:
         conf, since = t.flags[-1][1], t.flags[-1][2]
         cf, observed = self._conf(conf, since)
         pose = (rel + root).astype(np.float32)
+        if t.distance is not None and t.ground is None:
+            pose = t.distance.scale(pose)
         if t.ground is not None:
             pose = t.ground.apply(pose)
         if not np.isfinite(pose).all():
