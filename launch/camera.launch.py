@@ -67,8 +67,8 @@ def generate_launch_description() -> LaunchDescription:
                               "(/human_pose_refined/overlay; needs OpenCV)"),
         DeclareLaunchArgument("adapt", default_value="false",
                               description="the refiner learns each person's share of BlazePose's pose in the "
-                              "background (adapt_params blend; with the viewing rays it no longer wins on real "
-                              "video, docs/results.md)"),
+                              "background, while no floor is in use (adapt_params blend; on real video it wins "
+                              "0.5 % without a floor and lost with one: not used there, docs/results.md)"),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="follow /clock (bag replay)"),
     ]
     sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)

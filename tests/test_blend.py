@@ -89,6 +89,38 @@ def test_on_real_blazepose_the_learned_share_brings_the_stream_closer_to_the_tru
 
 
 @needs_chain
+def test_on_the_rays_the_share_is_learned_only_without_a_floor():
+    """With the viewing rays and a floor the share lost on real video (docs/results.md): there it is
+    neither fitted nor applied, the output is the run without adaptation to the bit; without a floor,
+    where it still wins, it is fitted and moves the output."""
+    from stride_ros.eval.chain import Inputs, stream_row
+    from stride_ros.model.checkpoint import load_model
+    from stride_ros.stream import refiner as refiner_mod
+    model = load_model(None)
+    case = _case(450)
+    inputs = Inputs(case)
+    fitted: list[float] = []
+    apply = refiner_mod.StreamingRefiner._apply
+
+    def spy(self, h):
+        fitted.append(h.share)
+        return apply(self, h)
+
+    refiner_mod.StreamingRefiner._apply = spy
+    try:
+        on_floor = stream_row(model, inputs, 0, True, adapt=True, adapt_params="blend", adapt_interval_s=1.0)
+        assert fitted == []  # nothing was even submitted
+        no_floor = stream_row(model, inputs, 0, False, adapt=True, adapt_params="blend", adapt_interval_s=1.0)
+        assert fitted and any(s is not None and s > 0 for s in fitted), fitted
+    finally:
+        refiner_mod.StreamingRefiner._apply = apply
+    np.testing.assert_array_equal(on_floor, stream_row(model, inputs, 0, True))
+    plain = stream_row(model, inputs, 0, False)
+    both = ~np.isnan(plain).any((1, 2)) & ~np.isnan(no_floor).any((1, 2))
+    assert float(np.linalg.norm(no_floor[both] - plain[both], axis=-1).max()) > 1e-3
+
+
+@needs_chain
 def test_the_node_adaptation_process_hands_a_fitted_share_to_the_frame_path():
     from stride_ros.model.checkpoint import load_model
     from stride_ros.stream.association import Person

@@ -286,7 +286,7 @@ def test_camera_launch_file_structure():
     assert set(args) == {"image_topic", "image_transport", "camera_info_topic", "image_qos", "pose_topic",
                          "refined_topic", "params_file", "namespace", "overlay", "use_sim_time", "max_people",
                          "adapt"}
-    assert args["adapt"]["default_value"].value == "false"  # the estimator share: with the rays it lost on real video
+    assert args["adapt"]["default_value"].value == "false"  # the estimator share: 0.5 % without a floor, for a process
     for name, kw in args.items():  # every argument documented, with a default
         assert "default_value" in kw and "description" in kw, name
         assert name in ast.get_docstring(tree), name

@@ -16,6 +16,11 @@ updated on the joints the estimator reports and decaying toward 0 on missing one
 prior's). The smoothing keeps the estimator's frame-to-frame jitter out. `share` starts at 0 (the
 prior alone) and is fitted in the adaptation worker (`fit_share`, a one-parameter least squares
 against the teacher); a fit that does not bring the stream closer to its teacher is rejected.
+
+Not on the viewing rays with a floor: the rays already take what the share took from BlazePose (where
+each joint is seen sideways) and the contacts the distance; there the share lost on real video (Abs seen
+127.0 -> 128.2 mm on the camera chain; without a floor it still wins, 261.8 -> 260.6: docs/results.md),
+so the refiner neither fits nor applies it for a person on a floor with camera rays.
 """
 from __future__ import annotations
 

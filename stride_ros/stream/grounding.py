@@ -110,14 +110,12 @@ class Ground:
         self.input_scale = self._scale_for(ankles[int(np.nanargmin(h))]) if planted.any() else None
         self.observed_above = bool(np.isfinite(h).any() and np.nanmin(h) >= -self.p.under_m)
 
-    def apply(self, pose: np.ndarray, measure: np.ndarray | None = None) -> np.ndarray:
-        """The published pose [17, 3]: grounded on a contact, the last scale otherwise, never under the floor.
-        `measure`: the pose whose feet a contact measures, when it is not the published one (the prior's
-        legs, before the estimator's share is blended back in: stream/blend.py)."""
+    def apply(self, pose: np.ndarray) -> np.ndarray:
+        """The published pose [17, 3]: grounded on a contact, the last scale otherwise, never under the floor."""
         out = pose.astype(np.float64)
         if self.camera_origin:
             if any(self.contact):
-                self._measure(out if measure is None else measure.astype(np.float64))
+                self._measure(out)
             if not self.set_aside:
                 out = out * self.scale
         ankles = out[list(ANKLES)]

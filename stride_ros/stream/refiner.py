@@ -534,8 +534,7 @@ class StreamingRefiner:
             if idx == g:
                 conf, since, rot = c, s, r
         x = next((x for idx, x in reversed(t.frames) if idx == g), None)
-        prior_rel = rel
-        if t.blend is not None:
+        if t.blend is not None and not (t.ground is not None and t.rays is not None):  # where it wins (blend.py)
             rel = t.blend.apply(rel, x)
         if self.cfg.trust_band_m > 0:
             rel = self._within_band(rel, x)
@@ -560,12 +559,7 @@ class StreamingRefiner:
         if t.distance is not None and t.ground is None:  # no floor: the distance is the placement's
             pose = t.distance.apply(pose, seen_at)
         if t.ground is not None:
-            # contacts measure the prior's legs (measured: the estimator's share in them put the
-            # person further off, stream/blend.py)
-            measure = None
-            if prior_rel is not rel and t.blend is not None and t.blend.share > 0:
-                measure = (to_input_frame(prior_rel, rot) if rot is not None else prior_rel) + offset + root
-            pose = t.ground.apply(pose, measure)
+            pose = t.ground.apply(pose)
         if not np.isfinite(pose).all() or (np.abs(pose) > 10 * self.cfg.max_abs_m).any():
             return None
         t.last_pose = pose
@@ -720,7 +714,8 @@ class StreamingRefiner:
                     and t.pending is None
                     and (self.cfg.adapts_share or t.weights_id is not None
                          or n_adapted < self.cfg.max_adapted_tracks)]  # a share holds no weights
-        eligible = [t for t in eligible if self._observed_share(t) >= self.cfg.adapt_min_observed]
+        eligible = [t for t in eligible if self._observed_share(t) >= self.cfg.adapt_min_observed
+                    and not (self.cfg.adapts_share and t.ground is not None and t.rays is not None)]
         if not eligible:
             return
         self._rr += 1
