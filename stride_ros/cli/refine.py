@@ -139,10 +139,8 @@ def _one(a: argparse.Namespace, model, seq, floor):
                              AdaptConfig(epochs=a.tta_steps or 0))
         poses = res.poses
         if a.rays:
-            from ..stream.rays import keep_distance_sequence, snap_sequence
-            poses = snap_sequence(poses, seq.poses, seq.confidence, seq.fps)
-            if floor is None:  # the distance is the placement's (stream/rays.py DistanceKeeper)
-                poses = keep_distance_sequence(poses, seq.poses, seq.fps)
+            from ..stream.rays import rays_sequence
+            poses = rays_sequence(poses, seq.poses, seq.confidence, seq.fps, keep_distance=floor is None)
         if floor is not None:
             from ..stream.grounding import ground_track
             poses = ground_track(poses, seq.poses, floor, seq.fps)
@@ -211,10 +209,8 @@ def _offline_people(model, frames, seq, a, floor):
             continue
         out = refine_offline(model, P, C, seq.fps, AdaptConfig(epochs=a.tta_steps or 0)).poses
         if a.rays:
-            from ..stream.rays import keep_distance_sequence, snap_sequence
-            out = snap_sequence(out, P, C, seq.fps)
-            if floor is None:  # the distance is the placement's (stream/rays.py DistanceKeeper)
-                out = keep_distance_sequence(out, P, seq.fps)
+            from ..stream.rays import rays_sequence
+            out = rays_sequence(out, P, C, seq.fps, keep_distance=floor is None)
         if floor is not None:
             from ..stream.grounding import ground_track
             out = ground_track(out, P, floor, seq.fps)

@@ -146,15 +146,13 @@ def offline_row(model, inputs: Inputs, anchor: str = "centroid", rays: bool = Tr
     rays, then the floor (or, without one, at the placement's distance)."""
     from ..offline.adapt import AdaptConfig, refine_offline
     from ..stream.grounding import ground_track
-    from ..stream.rays import keep_distance_sequence, snap_sequence
+    from ..stream.rays import rays_sequence
     p = inputs.placement(floor)
     out = refine_offline(model, p.poses, p.confidence, p.fps, AdaptConfig(epochs=0, anchor=anchor)).poses
-    if rays:
-        out = snap_sequence(out, p.poses, p.confidence, p.fps)
     plane = inputs.case.landmarks.floor if floor else None
-    if plane is None:
-        return keep_distance_sequence(out, p.poses, p.fps) if rays and keep_distance else out
-    return ground_track(out, p.poses, plane, p.fps)
+    if rays:
+        out = rays_sequence(out, p.poses, p.confidence, p.fps, keep_distance=plane is None and keep_distance)
+    return out if plane is None else ground_track(out, p.poses, plane, p.fps)
 
 
 def build_rows(names: list[str], model) -> dict[str, Callable[[Inputs], np.ndarray]]:

@@ -120,3 +120,11 @@ def keep_distance_sequence(poses: np.ndarray, observed: np.ndarray, fps: float,
         seen = np.isfinite(observed[t]).all(-1).any()
         out[t] = keep.apply(out[t], observed[t] if seen else None)
     return out
+
+
+def rays_sequence(poses: np.ndarray, observed: np.ndarray, confidence: np.ndarray | None, fps: float,
+                  keep_distance: bool, params: RayParams = RayParams()) -> np.ndarray:
+    """A whole track on its observations' rays and, with `keep_distance` (no floor), at their distance:
+    what the stream does with camera rays, for `refine --mode offline`."""
+    out = snap_sequence(poses, observed, confidence, fps, params)
+    return keep_distance_sequence(out, observed, fps, params) if keep_distance else out

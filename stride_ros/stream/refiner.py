@@ -195,6 +195,12 @@ class Track:
     def buffered(self) -> int:
         return len(self.frames)
 
+    @property
+    def shares(self) -> bool:
+        """The estimator share is fitted and applied: not on the viewing rays with a floor, where it lost
+        (stream/blend.py)."""
+        return self.blend is not None and not (self.ground is not None and self.rays is not None)
+
     def where(self) -> dict:
         """Where the person is and how big, from the newest published pose: for /diagnostics."""
         out: dict = {}
@@ -534,7 +540,7 @@ class StreamingRefiner:
             if idx == g:
                 conf, since, rot = c, s, r
         x = next((x for idx, x in reversed(t.frames) if idx == g), None)
-        if t.blend is not None and not (t.ground is not None and t.rays is not None):  # where it wins (blend.py)
+        if t.shares:
             rel = t.blend.apply(rel, x)
         if self.cfg.trust_band_m > 0:
             rel = self._within_band(rel, x)
@@ -715,7 +721,7 @@ class StreamingRefiner:
                     and (self.cfg.adapts_share or t.weights_id is not None
                          or n_adapted < self.cfg.max_adapted_tracks)]  # a share holds no weights
         eligible = [t for t in eligible if self._observed_share(t) >= self.cfg.adapt_min_observed
-                    and not (self.cfg.adapts_share and t.ground is not None and t.rays is not None)]
+                    and (t.shares or not self.cfg.adapts_share)]
         if not eligible:
             return
         self._rr += 1
