@@ -9,7 +9,7 @@ from conftest import run_cli
 from test_blend import _case
 from test_chain import CASE, needs_chain, short_case  # noqa: F401 - short_case is a fixture
 
-from stride_ros.core.skeleton import NUM_JOINTS
+from stride_ros.core.skeleton import BODY_JOINTS, NUM_JOINTS
 from stride_ros.stream.rays import DistanceKeeper, RayParams, RaySnap, keep_distance_sequence, snap_sequence
 from stride_ros.vision.camera import ray_moves
 
@@ -90,11 +90,16 @@ def test_the_distance_keeper_scales_about_the_camera_to_the_placement_s_distance
     # every joint stays on its line through the camera centre: the image does not move
     unit = pose / np.linalg.norm(pose, axis=-1, keepdims=True)
     np.testing.assert_allclose(np.cross(out, unit), 0.0, atol=1e-9)
-    # the scale is the least-squares one onto the placement: no other scale is closer
-    best = float((pose * placed).sum() / (pose * pose).sum())
+    # the scale is the least-squares one onto the placement's body joints: no other scale is closer
+    b = BODY_JOINTS
+    best = float((pose[b] * placed[b]).sum() / (pose[b] * pose[b]).sum())
     np.testing.assert_allclose(out, best * pose, rtol=1e-9)
     for c in (0.98 * best, 1.02 * best):
-        assert ((out - placed) ** 2).sum() < ((c * pose - placed) ** 2).sum()
+        assert ((out[b] - placed[b]) ** 2).sum() < ((c * pose[b] - placed[b]) ** 2).sum()
+    # the placement's nose and head (face landmarks, not the prior's joints) do not move the body
+    face = placed.copy()
+    face[[9, 10]] += np.array([0.0, 0.0, -0.3])  # 30 cm toward the camera
+    np.testing.assert_allclose(DistanceKeeper(30.0, 0.0).apply(pose, face), out, rtol=1e-9)
     # too few placed joints: nothing to measure, nothing changes
     sparse = np.full_like(placed, np.nan)
     sparse[:2] = placed[:2]

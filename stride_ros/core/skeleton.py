@@ -28,6 +28,9 @@ LEFT_ARM = np.array([11, 12, 13])
 RIGHT_ARM = np.array([14, 15, 16])
 ARMS = np.concatenate([LEFT_ARM, RIGHT_ARM])
 TORSO = np.array([0, 7, 8, 9, 10])
+# the joints an estimator and the motion-capture skeleton the prior learnt define alike: not the neck/nose
+# (9) and head (10), which face-landmark estimators (BlazePose: nose, ears) put elsewhere than mocap does
+BODY_JOINTS = np.array([j for j in range(NUM_JOINTS) if j not in (9, 10)])
 
 
 def bone_lengths(poses: np.ndarray) -> np.ndarray:

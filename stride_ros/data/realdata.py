@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.skeleton import NUM_JOINTS
+from ..core.skeleton import BODY_JOINTS, NUM_JOINTS
 
-COMPARABLE = np.array([j for j in range(NUM_JOINTS) if j not in (9, 10)])
+COMPARABLE = BODY_JOINTS
 
 
 @dataclass

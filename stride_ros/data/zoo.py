@@ -35,11 +35,11 @@ from typing import Callable
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ..core.skeleton import ARMS, BONES, LEFT_ARM, LOWER_LEGS, MIRROR, NUM_JOINTS, RIGHT_ARM, rescale_bones
+from ..core.skeleton import ARMS, BODY_JOINTS, BONES, LEFT_ARM, LOWER_LEGS, MIRROR, NUM_JOINTS, RIGHT_ARM, rescale_bones
 from .simulator import Simulated, SimulatorConfig, place_in_camera, simulate, smooth_noise
 
 FIT_PATH = Path(__file__).with_name("zoo_blazepose.json")
-COMPARABLE = np.array([j for j in range(NUM_JOINTS) if j not in (9, 10)])
+COMPARABLE = BODY_JOINTS
 
 
 @dataclass(frozen=True)

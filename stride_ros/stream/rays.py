@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.skeleton import NUM_JOINTS
+from ..core.skeleton import BODY_JOINTS, NUM_JOINTS
 from ..vision.camera import ray_moves
 
 
@@ -69,6 +69,9 @@ def snap_sequence(poses: np.ndarray, observed: np.ndarray, confidence: np.ndarra
     return out
 
 
+_BODY = np.isin(np.arange(NUM_JOINTS), BODY_JOINTS)
+
+
 class DistanceKeeper:
     """Without a floor, how far a person is rests on one measurement only: the placement's, from the
     estimator's idea of the body's size. The prior has no better evidence of distance, yet its pose,
@@ -76,9 +79,11 @@ class DistanceKeeper:
     pelvis, which in the placement partly cancel its distance error (measured: docs/results.md, "Where
     the refined body sits"). Scaling the refined body about the camera centre changes no joint's
     image, only its distance along the ray: each frame's scale is the one that brings the refined
-    joints closest to the placement's (least squares over the placed joints), smoothed over `tau_s`
-    in log scale, and fading back to none while nobody is seen (held, it moved the frames the detector
-    missed further off). With a floor the contacts measure the distance: not used."""
+    joints closest to the placement's (least squares over the placed joints of the body, `BODY_JOINTS`:
+    the placement's nose and head are BlazePose's face landmarks, the prior's are the mocap skeleton's,
+    and counted, their offset moved the whole body), smoothed over `tau_s` in log scale, and fading back
+    to none while nobody is seen (held, it moved the frames the detector missed further off). With a
+    floor the contacts measure the distance: not used."""
 
     def __init__(self, fps: float, tau_s: float):
         self.k = 1.0 if tau_s <= 0 else 1.0 - float(np.exp(-1.0 / (fps * tau_s)))
@@ -92,7 +97,7 @@ class DistanceKeeper:
                 self.log_ratio *= 1.0 - self.k
         else:
             obs = np.asarray(observed, np.float64)
-            ok = np.isfinite(obs).all(-1) & np.isfinite(pose).all(-1)
+            ok = np.isfinite(obs).all(-1) & np.isfinite(pose).all(-1) & _BODY
             if ok.sum() >= 3:
                 x = np.asarray(pose, np.float64)[ok]
                 placed, refined = float((x * obs[ok]).sum()), float((x * x).sum())  # least squares
