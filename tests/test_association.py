@@ -101,6 +101,39 @@ def test_an_id_jump_needs_a_few_frames_before_it_is_a_new_person():
     assert list(assoc.tracks) == [4] and assoc.tracks[4].confirmed
 
 
+def test_a_wrong_answer_without_ids_for_a_frame_or_two_is_no_new_person():
+    """The estimator answers far away at full confidence for one frame, later for two (a wrong detection,
+    another body), while the person is not reported: no new person is confirmed, the person keeps their
+    identity; an answer that stays there is a new person after `jump_confirm_frames` frames."""
+    a = walk([0.0, 0.0, 4.0], [0.3, 0, 0], 60)
+    wrong = {15: [2.5, 0, 1.0], 30: [-2.0, 0, 2.0], 31: [1.5, 0, -1.0]}  # each elsewhere
+    assoc = Associator(fps=FPS)
+    keys, confirmed = [], []
+    for t in range(45):
+        pose = body(a[t][0] + np.array(wrong[t], np.float32), seed=t) if t in wrong else a[t]
+        k = assoc.step(t / FPS, [Person(pose, np.ones(17, np.float32))])[0]
+        keys.append(k)
+        confirmed.append(assoc.confirmed(k))
+    person = keys[0]
+    assert all(keys[t] == person for t in range(45) if t not in wrong)
+    assert not any(confirmed[t] for t in wrong) and all(keys[t] != person for t in wrong)
+    assert [k for k, t in assoc.tracks.items() if t.confirmed] == [person]
+    # a teleport that holds: the estimator stays with a body 3 m away
+    far = walk([3.0, 0.0, 6.0], [0.0, 0, 0], 15)
+    need = AssociationParams().jump_confirm_frames
+    got, when = [], []
+    for t in range(15):
+        got.append(assoc.step((45 + t) / FPS, [Person(far[t], np.ones(17, np.float32))])[0])
+        when.append(assoc.confirmed(got[-1]))
+    assert len(set(got)) == 1 and got[0] != person
+    assert when == [False] * (need - 1) + [True] * (15 - need + 1)
+    # one new person appearing while everyone tracked is seen is a person at once
+    other = Associator(fps=FPS)
+    other.step(0.0, [Person(a[0])])
+    k = other.step(1 / FPS, [Person(a[1]), Person(body([-2.0, 0.0, 5.0]))])
+    assert other.confirmed(k[1])
+
+
 def test_too_many_people_keep_the_most_confident_and_duplicates_are_one_person():
     assoc = Associator(AssociationParams(max_tracks=2), fps=FPS)
     people = [Person(body([x, 0, 5.0]), np.full(17, c, np.float32)) for x, c in ((-2, 0.9), (0, 0.3), (2, 0.8))]
@@ -139,6 +172,37 @@ def test_refiner_publishes_its_own_ids_and_never_blends_two_people(prior_model):
     for path in tracks.values():  # each id follows one body: no frame-to-frame jump a body cannot make
         steps = np.linalg.norm(np.diff(np.array(path), axis=0), axis=-1)
         assert steps.max() < 0.2, steps.max()
+
+
+def test_refiner_publishes_no_phantom_for_a_wrong_answer_and_takes_a_teleport_from_its_first_frame(prior_model):
+    """A wrong answer far away for one frame is never published as a second person; an answer that jumps
+    and stays is published from its third frame, posed as if it had been published from its first."""
+    from stride_ros.stream.refiner import StreamConfig, StreamingRefiner
+    a = walk([0.0, 0.0, 4.0], [0.3, 0, 0], 40)
+    far = walk([2.5, 0.0, 6.0], [0.0, 0, 0], 40)
+
+    def run(jump_at: int, back_at: int | None, confirm: int | None = None):
+        cfg = StreamConfig(lag=0, trust_ids=False)
+        if confirm is not None:
+            from dataclasses import replace
+            cfg = replace(cfg, association=replace(cfg.association, jump_confirm_frames=confirm))
+        r = StreamingRefiner(prior_model, cfg)
+        out: dict[int, dict] = {}
+        for t in range(40):
+            wrong = jump_at <= t and (back_at is None or t < back_at)
+            for fr in r.push(t / FPS, [Person(far[t] if wrong else a[t], np.ones(17, np.float32))]).frames:
+                out[t] = {tid: tp.poses.copy() for tid, tp in fr.tracks.items()}
+        r.close()
+        return out
+
+    once = run(20, 21)
+    assert all(len(v) == 1 for v in once.values()) and len({k for v in once.values() for k in v}) == 1
+    stays, at_once = run(20, None), run(20, None, confirm=1)
+    new = [k for k in stays[39] if k not in stays[19]]
+    assert len(new) == 1 and new[0] not in stays[21] and new[0] in stays[22]
+    # from its third frame on, the new person's published pose is the one it would have had without the wait
+    for t in range(22, 40):
+        np.testing.assert_allclose(stays[t][new[0]], at_once[t][new[0]], atol=1e-5)
 
 
 def test_refiner_counts_duplicate_ids_and_wrong_slots(prior_model):

@@ -19,7 +19,11 @@ Per frame (the norfair / ByteTrack pattern, in 3D):
 3. optimal assignment (Hungarian) over the allowed pairs;
 4. matched tracks are corrected; unmatched tracks coast (lost) and expire after `track_timeout_s`;
    an unmatched person starts a track, unless it duplicates a matched one (same place in the image)
-   or `max_tracks` are live (the most confident people are served first, the rest counted).
+   or `max_tracks` are live (the most confident people are served first, the rest counted). A new
+   track that may be a tracked person's answer gone wrong (it came while someone seen a moment ago is
+   missing; or it is far less confident than the people tracked) counts only after a few frames in a
+   row: a wrong detection at full confidence would otherwise be published as a person standing where
+   nobody is until it timed out.
 
 A trusted id is a strong cue, not an order: an id that jumps somewhere no body can reach (an
 estimator that swapped two people, or lost one and found another) starts or re-finds the track that
@@ -178,7 +182,7 @@ class Identity:
     hits: int = 0
     misses: int = 0  # frames in a row not seen
     confirmed: bool = False
-    from_jump: bool = False  # started because a trusted id jumped here from a person it could not be
+    from_jump: bool = False  # started where a tracked person's answer may have jumped to (_birth)
     doubtful: bool = False  # started from an answer far less confident than the people already tracked
 
     @property
@@ -258,6 +262,10 @@ class Associator:
                 if not t.confirmed:  # a tentative track that misses was a false start
                     self.tracks.pop(t.key, None)
                     res.removed.append(t.key)
+        # a person seen a moment ago is missing while an answer appears where nobody is: the answer may be
+        # theirs, jumped (a wrong detection, another body at full confidence, for a frame or a few)
+        vanished = any(i not in matched_t and t.confirmed and t.misses <= self.p.jump_confirm_frames
+                       for i, t in enumerate(tracks))
         taken = [obs[k] for k in matched_o]
         for o in sorted((o for k, o in enumerate(obs) if k not in matched_o), key=lambda o: -o.score):
             if self._duplicate(o, taken):
@@ -268,7 +276,7 @@ class Associator:
                 self.events["too_many_tracks"] += 1
                 res.reasons[o.index] = "too_many_tracks"
                 continue
-            t = self._birth(o, stamp, trust_ids)
+            t = self._birth(o, stamp, trust_ids, vanished)
             taken.append(o)
             res.keys[o.index] = t.key
             res.born.append(t.key)
@@ -400,9 +408,9 @@ class Associator:
             t.box = o.box
 
     def _hits_needed(self, t: Identity) -> int:
-        """A track born from an id that jumped, or from an answer far less confident than the people
-        tracked (an occluded person's guess), must be seen a few frames in a row before it counts (one
-        outlier answer is no new person); any other: min_hits."""
+        """A track born where an answer may have jumped (`_birth`), or from an answer far less confident
+        than the people tracked (an occluded person's guess), must be seen a few frames in a row before it
+        counts (one outlier answer is no new person); any other: min_hits."""
         return max(self.p.min_hits, self.p.jump_confirm_frames if t.from_jump or t.doubtful else 1)
 
     def _bind(self, t: Identity, upstream: int) -> None:
@@ -435,9 +443,14 @@ class Associator:
                 return True
         return False
 
-    def _birth(self, o: Observation, stamp: float, trust_ids: bool) -> Identity:
+    def _birth(self, o: Observation, stamp: float, trust_ids: bool, vanished: bool = False) -> Identity:
+        """A new track. It counts at once unless it may be a tracked person's answer that jumped: a trusted id
+        that left the person it named, or (without ids) an answer that came in the frame a person seen
+        in the last one went missing; those must hold `jump_confirm_frames` in a row (one wrong answer at full
+        confidence is no new person, and a published one would stand where nobody is until it timed out)."""
         upstream = o.track_id if trust_ids else None
-        jumped = upstream is not None and any(t.upstream_id == upstream and t.confirmed for t in self.tracks.values())
+        jumped = (any(t.upstream_id == upstream and t.confirmed for t in self.tracks.values()) if upstream is not None
+                  else vanished)
         refs = [u.root.conf_ref for u in self.tracks.values() if u.confirmed and u.root.conf_ref]
         # an answer far less confident than the people tracked may be an occluded person's guess: it must
         # hold a few frames; an upstream that vouches for a new person with a new id is doubted less

@@ -508,12 +508,14 @@ class StreamingRefiner:
             if t.rays is not None:
                 t.sightings.append((f, obs))
             g = f - self.cfg.lag
-            if g >= t.created and t.root.started and self.assoc.confirmed(t.id):
+            if g >= t.created and t.root.started:
+                # a track not yet confirmed (association.py) is posed but not published: a person it turns
+                # out to be starts from the state of their first frames, not of their third
                 pose = self._pose(t, out[0, :, self.head], g)
-                if pose is not None:
-                    self.pending_out.setdefault(g, {})[t.id] = pose
-                else:
+                if pose is None:
                     self._note(res, "nonfinite_output", f"track {t.id}: non-finite pose not published")
+                elif self.assoc.confirmed(t.id):
+                    self.pending_out.setdefault(g, {})[t.id] = pose
             if real and self.lead_s > 0 and t.root.started and self.assoc.confirmed(t.id):
                 p = self._forecast(t, out[0], rot)
                 if p is not None:
