@@ -264,8 +264,8 @@ class Associator:
                     res.removed.append(t.key)
         # a person seen a moment ago is missing while an answer appears where nobody is: the answer may be
         # theirs, jumped (a wrong detection, another body at full confidence, for a frame or a few)
-        vanished = any(i not in matched_t and t.confirmed and t.misses <= self.p.jump_confirm_frames
-                       for i, t in enumerate(tracks))
+        vanished = len(matched_o) < len(obs) and any(
+            i not in matched_t and t.confirmed and t.misses <= self.p.jump_confirm_frames for i, t in enumerate(tracks))
         taken = [obs[k] for k in matched_o]
         for o in sorted((o for k, o in enumerate(obs) if k not in matched_o), key=lambda o: -o.score):
             if self._duplicate(o, taken):
@@ -445,9 +445,9 @@ class Associator:
 
     def _birth(self, o: Observation, stamp: float, trust_ids: bool, vanished: bool = False) -> Identity:
         """A new track. It counts at once unless it may be a tracked person's answer that jumped: a trusted id
-        that left the person it named, or (without ids) an answer that came in the frame a person seen
-        in the last one went missing; those must hold `jump_confirm_frames` in a row (one wrong answer at full
-        confidence is no new person, and a published one would stand where nobody is until it timed out)."""
+        that left the person it named, or (without ids) an answer that came while a person seen within the last
+        `jump_confirm_frames` frames is missing; those must hold that many frames in a row (one wrong answer at
+        full confidence is no new person, and a published one would stand where nobody is until it timed out)."""
         upstream = o.track_id if trust_ids else None
         jumped = (any(t.upstream_id == upstream and t.confirmed for t in self.tracks.values()) if upstream is not None
                   else vanished)
