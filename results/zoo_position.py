@@ -2,9 +2,10 @@
 against the estimator's own, without and with the simulated camera's floor, and how many frames
 carry a published person beyond the one there is (a phantom track).
 
-    STRIDE_ROS_DATA=../shared/data/mocap python results/zoo_position.py uncalibrated 20
+    STRIDE_ROS_DATA=../shared/data/mocap python results/zoo_position.py uncalibrated 20 [train]
 
-Same clips and seed as `stride-ros evaluate --family F --max-clips 20`; the stream is
+Same clips and seed as `stride-ros evaluate --family F --max-clips 20` (the validation clips; `train`: the
+first training clips instead, for choosing a design without looking at the judged ones); the stream is
 `stream.sequence.stream_sequence` with `StreamConfig(lag=0)` (no adaptation), as the node runs.
 """
 import sys
@@ -19,7 +20,7 @@ from stride_ros.stream.refiner import StreamConfig, StreamingRefiner
 from stride_ros.stream.sequence import stream_sequence
 
 
-def main(family: str, n: int) -> None:
+def main(family: str, n: int, split: str = "val") -> None:
     torch.set_num_threads(1)
     model = load_model(None)
     extra = [0]
@@ -32,7 +33,7 @@ def main(family: str, n: int) -> None:
     StreamingRefiner.push = counting_push
     errs: dict[str, list] = {"raw": [], "stream": [], "floor": []}
     frames = 0
-    for c in simulated_cases(clips_from_split("val", max_clips=n), family, seed=0):
+    for c in simulated_cases(clips_from_split(split, max_clips=n), family, seed=0):
         sim = c.sim
         full = ~sim.occluded.any(-1) & np.isfinite(sim.poses).all((1, 2))
         errs["raw"].append(np.linalg.norm(sim.poses - sim.gt, axis=-1).mean(-1)[full])
@@ -48,4 +49,4 @@ def main(family: str, n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 20)
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 20, sys.argv[3] if len(sys.argv) > 3 else "val")

@@ -134,6 +134,40 @@ def test_a_wrong_answer_without_ids_for_a_frame_or_two_is_no_new_person():
     assert other.confirmed(k[1])
 
 
+
+def test_wrong_answers_as_long_as_the_confirmation_do_not_take_the_person():
+    """The estimator answers elsewhere at full confidence for exactly `jump_confirm_frames` frames (the
+    newcomer is confirmed on its last), then finds the person again: the person keeps their identity, the
+    newcomer does not take them for having been seen last, and it is gone at once (no second person
+    coasting where nobody is)."""
+    need = AssociationParams().jump_confirm_frames
+    a = walk([0.0, 0.0, 4.0], [0.3, 0, 0], 40)
+    wrong = range(15, 15 + need)
+    assoc = Associator(fps=FPS)
+    keys = []
+    for t in range(40):
+        pose = body(a[t][0] + np.float32([2.5, 0, 1.5]), seed=1) if t in wrong else a[t]
+        keys.append(assoc.step(t / FPS, [Person(pose, np.ones(17, np.float32))])[0])
+    person, newcomer = keys[0], keys[wrong[-1]]
+    assert newcomer != person and all(keys[t] == person for t in range(40) if t not in wrong)
+    assert list(assoc.tracks) == [person] and assoc.events["jumped_answer"] == 1
+
+
+def test_a_person_followed_twice_after_a_jump_is_one_track_with_the_older_identity():
+    """The answers jump 2 m (unreachable in a frame) and stay, so a new track takes them; then they walk back
+    to where the person was last seen, whose track still coasts there: one person is followed by two tracks
+    related by the jump. The younger goes, and the person is the older identity again."""
+    assoc = Associator(fps=FPS)
+    here = walk([0.0, 0.0, 4.0], [0.0, 0, 0], 20)
+    keys = [assoc.step(t / FPS, [Person(here[t])])[0] for t in range(20)]
+    back = walk([2.0, 0.0, 4.0], [-1.2, 0, 0], 60)  # from 2 m away, walking back at 1.2 m/s
+    for t in range(60):
+        keys.append(assoc.step((20 + t) / FPS, [Person(back[t])])[0])
+    person, jumped = keys[0], keys[20]
+    assert jumped != person and keys[25] == jumped  # the jump is followed as someone new ...
+    assert keys[-1] == person and list(assoc.tracks) == [person]  # ... until it stands where the person was
+    assert assoc.events["duplicate_track"] == 1
+
 def test_too_many_people_keep_the_most_confident_and_duplicates_are_one_person():
     assoc = Associator(AssociationParams(max_tracks=2), fps=FPS)
     people = [Person(body([x, 0, 5.0]), np.full(17, c, np.float32)) for x, c in ((-2, 0.9), (0, 0.3), (2, 0.8))]

@@ -23,7 +23,10 @@ Per frame (the norfair / ByteTrack pattern, in 3D):
    track that may be a tracked person's answer gone wrong (it came while someone seen a moment ago is
    missing; or it is far less confident than the people tracked) counts only after a few frames in a
    row: a wrong detection at full confidence would otherwise be published as a person standing where
-   nobody is until it timed out.
+   nobody is until it timed out. Until it has held twice that long, such a track waits with the hidden
+   ones for its answers, and it is removed when it misses in the frame the person it may have come from
+   is found again; a hidden track that stands where a track related to it by such a jump is seen is the
+   same person followed twice, and the older identity takes it back (`_merge`).
 
 A trusted id is a strong cue, not an order: an id that jumps somewhere no body can reach (an
 estimator that swapped two people, or lost one and found another) starts or re-finds the track that
@@ -182,7 +185,8 @@ class Identity:
     hits: int = 0
     misses: int = 0  # frames in a row not seen
     confirmed: bool = False
-    from_jump: bool = False  # started where a tracked person's answer may have jumped to (_birth)
+    from_jump: bool = False  # started where a tracked person's answer may have jumped to (_birth) ...
+    jumped_from: frozenset[int] = frozenset()  # ... from these people (missing at its birth)
     doubtful: bool = False  # started from an answer far less confident than the people already tracked
 
     @property
@@ -239,9 +243,12 @@ class Associator:
         cost = self._cost(tracks, preds, obs, stamp, trust_ids)
         matched_t: set[int] = set()
         matched_o: set[int] = set()
+        fused: dict[int, Observation] = {}  # track index -> the answer it took (not as junk)
         # two stages (ByteTrack's order): the people seen in the last frame first, then the hidden ones
-        # look among what is left, so a track that lost its person never takes someone else's frame
-        active = [i for i, t in enumerate(tracks) if not t.lost]
+        # look among what is left, so a track that lost its person never takes someone else's frame. A track
+        # on probation (`_probation`) waits with the hidden ones: when the person whose answer may have jumped
+        # to it comes back, the two compete on cost, and the newcomer does not take them for having been seen
+        active = [i for i, t in enumerate(tracks) if not t.lost and not self._probation(t)]
         for stage in (active, [i for i in range(len(tracks)) if i not in active]):
             free = [j for j in range(len(obs)) if j not in matched_o]
             if not stage or not free:
@@ -255,17 +262,27 @@ class Associator:
                     matched_o.add(j)
                     self._observe(tracks[i], obs[j], stamp, dt, trust_ids, junk=(i, j) in self._junk)
                     res.keys[obs[j].index] = tracks[i].key
+                    if (i, j) not in self._junk:
+                        fused[i] = obs[j]
+        self._merge(tracks, preds, fused, matched_t, stamp, dt, trust_ids, res)
+        refound = {tracks[i].key for i in matched_t}
         for i, t in enumerate(tracks):
-            if i not in matched_t:
+            if i not in matched_t and t.key in self.tracks:
                 t.root.update(None, 0.0, dt)
                 t.misses += 1
-                if not t.confirmed:  # a tentative track that misses was a false start
+                # a tentative track that misses was a false start; a track on probation that misses in the
+                # frame the person it may have come from is found again was that person's answer, jumped
+                jumped = self._probation(t) and bool(t.jumped_from & refound)
+                if not t.confirmed or jumped:
+                    if jumped:
+                        self.events["jumped_answer"] += 1
                     self.tracks.pop(t.key, None)
                     res.removed.append(t.key)
         # a person seen a moment ago is missing while an answer appears where nobody is: the answer may be
         # theirs, jumped (a wrong detection, another body at full confidence, for a frame or a few)
-        vanished = len(matched_o) < len(obs) and any(
-            i not in matched_t and t.confirmed and t.misses <= self.p.jump_confirm_frames for i, t in enumerate(tracks))
+        vanished = frozenset() if len(matched_o) == len(obs) else frozenset(
+            t.key for i, t in enumerate(tracks)
+            if i not in matched_t and t.confirmed and t.misses <= self.p.jump_confirm_frames and t.key in self.tracks)
         taken = [obs[k] for k in matched_o]
         for o in sorted((o for k, o in enumerate(obs) if k not in matched_o), key=lambda o: -o.score):
             if self._duplicate(o, taken):
@@ -281,6 +298,31 @@ class Associator:
             res.keys[o.index] = t.key
             res.born.append(t.key)
         return res
+
+    def _merge(self, tracks: list[Identity], preds: list, fused: dict[int, Observation], matched_t: set[int],
+               stamp: float, dt: float, trust_ids: bool, res: Assignment) -> None:
+        """One person, one track (ByteTrack's duplicate removal, in 3D): a track that missed this frame while
+        standing where a track it is related to by a jump (`Identity.jumped_from`, either way) was just seen is
+        the same person followed twice. The older identity stays and takes the answer; the younger goes.
+        Left alone, the two would trade the person between them and the one without it would be published
+        coasting beside them."""
+        for i, o in list(fused.items()):
+            u = tracks[i]
+            for k, v in enumerate(tracks):
+                if k in matched_t or preds[k] is None or not (u.confirmed and v.confirmed):
+                    continue
+                if not (v.key in u.jumped_from or u.key in v.jumped_from) or not self._same_place(preds[k][0], o.root):
+                    continue
+                self.events["duplicate_track"] += 1
+                young, old = (u, v) if v.created < u.created else (v, u)
+                if old is v:  # the answer goes to the older identity, as if it had matched
+                    self._observe(v, o, stamp, dt, trust_ids)
+                    matched_t.discard(i)
+                    matched_t.add(k)
+                    res.keys[o.index] = v.key
+                self.tracks.pop(young.key, None)
+                res.removed.append(young.key)
+                break
 
     def expire(self, now: float) -> list[int]:
         """Remove tracks not seen for track_timeout_s at time `now`; their keys."""
@@ -413,6 +455,11 @@ class Associator:
         counts (one outlier answer is no new person); any other: min_hits."""
         return max(self.p.min_hits, self.p.jump_confirm_frames if t.from_jump or t.doubtful else 1)
 
+    def _probation(self, t: Identity) -> bool:
+        """A track born where an answer may have jumped, seen fewer than twice `jump_confirm_frames` frames:
+        a run of wrong answers as long as the confirmation is over only when the person comes back."""
+        return t.from_jump and t.hits < 2 * self.p.jump_confirm_frames
+
     def _bind(self, t: Identity, upstream: int) -> None:
         """A trusted id names one person at a time: moving it is an identity jump (counted)."""
         if t.upstream_id == upstream:
@@ -430,34 +477,40 @@ class Associator:
         (or, without boxes, the same place across the viewing ray) AND the same depth. A person
         behind another shares the line of sight, not the depth."""
         for m in matched:
-            v = o.root - m.root
-            n = float(np.linalg.norm(m.root))
-            along = float(v @ m.root) / n if n >= self.p.ray_min_m else 0.0
-            lateral = float(np.linalg.norm(v - along * m.root / n if n >= self.p.ray_min_m else v))
-            if abs(along) > max(self.p.duplicate_m, self.p.duplicate_depth_frac * n):
-                continue
             if o.box is not None and m.box is not None:
-                if iou(o.box, m.box) >= self.p.duplicate_iou:
+                if self._same_place(o.root, m.root, lateral=False) and iou(o.box, m.box) >= self.p.duplicate_iou:
                     return True
-            elif lateral < self.p.duplicate_m:
+            elif self._same_place(o.root, m.root):
                 return True
         return False
 
-    def _birth(self, o: Observation, stamp: float, trust_ids: bool, vanished: bool = False) -> Identity:
+    def _same_place(self, a: np.ndarray, b: np.ndarray, lateral: bool = True) -> bool:
+        """Two pelvis positions one person could give: the same depth along b's viewing ray (within
+        `duplicate_depth_frac` of the distance) and, with `lateral`, within `duplicate_m` across it."""
+        v = a - b
+        n = float(np.linalg.norm(b))
+        along = float(v @ b) / n if n >= self.p.ray_min_m else 0.0
+        if abs(along) > max(self.p.duplicate_m, self.p.duplicate_depth_frac * n):
+            return False
+        across = v - along * b / n if n >= self.p.ray_min_m else v
+        return not lateral or float(np.linalg.norm(across)) < self.p.duplicate_m
+
+    def _birth(self, o: Observation, stamp: float, trust_ids: bool,
+               vanished: frozenset[int] = frozenset()) -> Identity:
         """A new track. It counts at once unless it may be a tracked person's answer that jumped: a trusted id
         that left the person it named, or (without ids) an answer that came while a person seen within the last
         `jump_confirm_frames` frames is missing; those must hold that many frames in a row (one wrong answer at
         full confidence is no new person, and a published one would stand where nobody is until it timed out)."""
         upstream = o.track_id if trust_ids else None
-        jumped = (any(t.upstream_id == upstream and t.confirmed for t in self.tracks.values()) if upstream is not None
-                  else vanished)
+        jumped = (frozenset(t.key for t in self.tracks.values() if t.upstream_id == upstream and t.confirmed)
+                  if upstream is not None else vanished)
         refs = [u.root.conf_ref for u in self.tracks.values() if u.confirmed and u.root.conf_ref]
         # an answer far less confident than the people tracked may be an occluded person's guess: it must
         # hold a few frames; an upstream that vouches for a new person with a new id is doubted less
         doubt = self.p.doubt_rel if upstream is None else self.p.doubt_rel_trusted
         doubtful = bool(refs) and o.root_conf < doubt * float(np.median(refs))
         t = Identity(self._new_key(upstream), RootFilter(self.root_params, history=self.root_history), stamp, stamp,
-                     stamp, upstream_id=upstream, from_jump=jumped, doubtful=doubtful)
+                     stamp, upstream_id=upstream, from_jump=bool(jumped), jumped_from=jumped, doubtful=doubtful)
         t.root.update(o.root, o.root_conf, 1.0 / self.fps)
         t.last_pos = o.root
         t.hits = 1
