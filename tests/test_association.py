@@ -168,6 +168,33 @@ def test_a_person_followed_twice_after_a_jump_is_one_track_with_the_older_identi
     assert keys[-1] == person and list(assoc.tracks) == [person]  # ... until it stands where the person was
     assert assoc.events["duplicate_track"] == 1
 
+
+def test_every_identity_given_is_a_live_track_under_jumps_drops_and_merges():
+    """Four walkers close together whose answers jump (0.8 m per axis), vanish and come back at random,
+    without ids: every identity the association hands out in a frame is a track it still holds (a merged-away
+    or removed track must never be handed an answer, or the refiner would keep a person the association no
+    longer knows), and both rules of a jumped answer are exercised."""
+    rng = np.random.default_rng(1)
+    events = {"jumped_answer": 0, "duplicate_track": 0}
+    for _ in range(12):
+        assoc = Associator(fps=FPS)
+        starts = rng.uniform([-0.6, 0, 3], [0.6, 0, 4], (4, 3))
+        paths = [walk(s, rng.uniform(-0.6, 0.6, 3) * [1, 0, 1], 200) for s in starts]
+        for t in range(200):
+            people = []
+            for path in paths:
+                r = rng.random()
+                if r < 0.1:
+                    continue  # not reported
+                pose = path[t] + (np.float32(rng.normal(0, 0.8, 3) * [1, 0, 1]) if r < 0.3 else 0)
+                people.append(Person(pose.astype(np.float32), np.ones(17, np.float32)))
+            rng.shuffle(people)
+            for k in assoc.step(t / FPS, people):
+                assert k is None or k in assoc.tracks
+        for e in events:
+            events[e] += assoc.events[e]
+    assert events["jumped_answer"] > 0 and events["duplicate_track"] > 0
+
 def test_too_many_people_keep_the_most_confident_and_duplicates_are_one_person():
     assoc = Associator(AssociationParams(max_tracks=2), fps=FPS)
     people = [Person(body([x, 0, 5.0]), np.full(17, c, np.float32)) for x, c in ((-2, 0.9), (0, 0.3), (2, 0.8))]

@@ -309,8 +309,8 @@ class Associator:
         for i, o in list(fused.items()):
             u = tracks[i]
             for k, v in enumerate(tracks):
-                if k in matched_t or preds[k] is None or not (u.confirmed and v.confirmed):
-                    continue
+                if k in matched_t or preds[k] is None or not (u.confirmed and v.confirmed) or v.key not in self.tracks:
+                    continue  # (a track merged away earlier in this frame is gone)
                 if not (v.key in u.jumped_from or u.key in v.jumped_from) or not self._same_place(preds[k][0], o.root):
                     continue
                 self.events["duplicate_track"] += 1
