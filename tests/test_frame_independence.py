@@ -54,3 +54,23 @@ def test_offline_output_does_not_depend_on_the_frame(prior_model, optical):
     def run(poses):
         return refine_offline(prior_model, poses, None, FPS, AdaptConfig(epochs=0)).poses
     _check(run, optical, prior_model)
+
+
+def test_offline_with_the_floors_up_does_not_depend_on_the_frame_and_uses_it(prior_model, optical):
+    """With a floor, offline refinement takes the floor's normal as the canonical frame's up, as the stream
+    does (`StreamConfig.floor_up`): the up rotates with the input, and it is used, not ignored."""
+    from stride_ros.core.representation import track_rotations
+    up = look_at(np.zeros(3), np.array([0.0, -0.5, 3.0]))[:3, :3] @ np.array([0.0, 1.0, 0.0])  # pitched camera
+    up = up / np.linalg.norm(up)
+    rot = track_rotations(optical, None, FPS, up)
+    np.testing.assert_allclose(rot[:, 1], np.broadcast_to(-up, rot[:, 1].shape), atol=1e-9)  # y = -up, every frame
+    with_up = refine_offline(prior_model, optical, None, FPS, AdaptConfig(epochs=0), up=up).poses
+    body_up = refine_offline(prior_model, optical, None, FPS, AdaptConfig(epochs=0)).poses
+    assert np.linalg.norm(with_up - body_up, axis=-1).max() > 1e-3  # the floor's up changed the model's input
+
+    def run_rotated(R):
+        return refine_offline(prior_model, (optical @ R.T).astype(np.float32), None, FPS, AdaptConfig(epochs=0),
+                              up=R @ up).poses @ R
+    for name, R in _frames(optical).items():
+        err = np.linalg.norm(run_rotated(R) - with_up, axis=-1).max() * 1000
+        assert err < 5.0, f"{name}: {err:.2f} mm from the optical-frame result"

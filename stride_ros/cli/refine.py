@@ -114,6 +114,11 @@ def _from_the_camera_chain(path: str) -> bool:
         return False
 
 
+def _floor_up(floor) -> np.ndarray | None:
+    """Offline, as the stream with a floor (`StreamConfig.floor_up`): the canonical frame's up is its normal."""
+    return None if floor is None else floor.normal
+
+
 def _stream_config(a: argparse.Namespace, model, seq, floor):
     from ..stream.refiner import StreamConfig
     lag = a.lag or 0
@@ -136,7 +141,7 @@ def _one(a: argparse.Namespace, model, seq, floor):
     from ..stream.sequence import stream_sequence
     if a.mode == "offline":
         res = refine_offline(model, seq.poses, seq.confidence_or_default(), seq.fps,
-                             AdaptConfig(epochs=a.tta_steps or 0))
+                             AdaptConfig(epochs=a.tta_steps or 0), up=_floor_up(floor))
         poses = res.poses
         if a.rays:
             from ..stream.rays import rays_sequence
@@ -207,7 +212,8 @@ def _offline_people(model, frames, seq, a, floor):
             P[t - lo], C[t - lo] = p.poses, 1.0 if p.confidence is None else p.confidence
         if (~np.isnan(P[:, 0]).any(-1)).sum() < 2:
             continue
-        out = refine_offline(model, P, C, seq.fps, AdaptConfig(epochs=a.tta_steps or 0)).poses
+        out = refine_offline(model, P, C, seq.fps, AdaptConfig(epochs=a.tta_steps or 0),
+                             up=_floor_up(floor)).poses
         if a.rays:
             from ..stream.rays import rays_sequence
             out = rays_sequence(out, P, C, seq.fps, keep_distance=floor is None)

@@ -106,11 +106,12 @@ def rotation_from(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
 
 
 def sequence_rotations(poses: np.ndarray, present: np.ndarray, weight: np.ndarray | None = None,
-                       fps: float = 30.0) -> np.ndarray:
+                       fps: float = 30.0, fixed_up: np.ndarray | None = None) -> np.ndarray:
     """The causal canonical rotation of every frame of one track: poses [T, 17, 3] (NaN missing),
     present [T, 17], weight [T] -> R [T, 3, 3]. Frames before the first usable one take the first estimate, so a
-    sequence's start is not left in the raw frame (a stream would not publish them either)."""
-    c = Canonicaliser(fps=fps)
+    sequence's start is not left in the raw frame (a stream would not publish them either). `fixed_up`:
+    a known up in the input's frame (the floor's normal), as the streaming refiner uses with a floor."""
+    c = Canonicaliser(fps=fps, fixed_up=fixed_up)
     out = np.empty((len(poses), 3, 3))
     first = None
     for t in range(len(poses)):

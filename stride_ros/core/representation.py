@@ -65,17 +65,19 @@ def encode(poses: np.ndarray, confidence: np.ndarray | None = None,
     return x.reshape(*lead, NUM_JOINTS, 4), ref.reshape(*lead, 3)
 
 
-def track_rotations(poses: np.ndarray, confidence: np.ndarray | None, fps: float = 30.0) -> np.ndarray:
-    """One track's causal canonical rotations [T, 3, 3] (canonical.py), from what `encode` would use."""
+def track_rotations(poses: np.ndarray, confidence: np.ndarray | None, fps: float = 30.0,
+                    up: np.ndarray | None = None) -> np.ndarray:
+    """One track's causal canonical rotations [T, 3, 3] (canonical.py), from what `encode` would use;
+    `up`: a known up (the floor's normal) instead of the body's."""
     present, conf = usable(poses, confidence)
-    return sequence_rotations(poses, present, frame_weight(present, conf), fps)
+    return sequence_rotations(poses, present, frame_weight(present, conf), fps, up)
 
 
 def encode_track(poses: np.ndarray, confidence: np.ndarray | None, canonical: bool,
-                 fps: float = 30.0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                 fps: float = 30.0, up: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One track [T, 17, 3] as a model trained with or without `canonical` sees it: (x, ref, rot or None).
-    Exactly what the streaming refiner feeds, frame by frame."""
-    rot = track_rotations(poses, confidence, fps) if canonical else None
+    Exactly what the streaming refiner feeds, frame by frame (`up`: its floor's normal, when it has one)."""
+    rot = track_rotations(poses, confidence, fps, up) if canonical else None
     x, ref = encode(poses, confidence, rot)
     return x, ref, rot
 

@@ -148,8 +148,9 @@ def offline_row(model, inputs: Inputs, anchor: str = "centroid", rays: bool = Tr
     from ..stream.grounding import ground_track
     from ..stream.rays import rays_sequence
     p = inputs.placement(floor)
-    out = refine_offline(model, p.poses, p.confidence, p.fps, AdaptConfig(epochs=0, anchor=anchor)).poses
     plane = inputs.case.landmarks.floor if floor else None
+    out = refine_offline(model, p.poses, p.confidence, p.fps, AdaptConfig(epochs=0, anchor=anchor),
+                         up=None if plane is None else plane.normal).poses
     if rays:
         out = rays_sequence(out, p.poses, p.confidence, p.fps, keep_distance=plane is None and keep_distance)
     return out if plane is None else ground_track(out, p.poses, plane, p.fps)

@@ -392,13 +392,15 @@ def _epoch_starts(T: int, W: int, rolling: bool, gen: torch.Generator) -> list[i
 
 
 def refine_offline(model: DSTformer, poses: np.ndarray, confidence: np.ndarray | None, fps: float,
-                   cfg: AdaptConfig = AdaptConfig()) -> AdaptResult:
-    """The whole STRIDE procedure on one clip -> complete absolute poses (same frame, length)."""
+                   cfg: AdaptConfig = AdaptConfig(), up: np.ndarray | None = None) -> AdaptResult:
+    """The whole STRIDE procedure on one clip -> complete absolute poses (same frame, length). `up`:
+    the floor's normal in the input's frame, the canonical frame's up as in the stream with a floor
+    (an up estimated from the body costs the prior; results/prior_selection/up_cost.py)."""
     if cfg.anchor not in ANCHORS:
         raise ValueError(f"anchor {cfg.anchor!r}: expected one of {', '.join(ANCHORS)}")
     t0 = time.perf_counter()
     T0 = len(poses)
-    x, root, rot = prepare(poses, confidence, fps, model.cfg.canonical)
+    x, root, rot = prepare(poses, confidence, fps, model.cfg.canonical, up)
     W = model.cfg.window
     xw, starts = windows(x, W, max(1, W // 2) if cfg.overlap else W)
     prior_rel = blend(predict_windows(model, xw, cfg.flip).numpy(), starts, len(x), hard=not cfg.overlap)

@@ -83,15 +83,17 @@ def predict_windows(model: DSTformer, xw: torch.Tensor, flip: bool = True, batch
     return torch.cat(outs)
 
 
-def prepare(poses: np.ndarray, confidence: np.ndarray | None, fps: float, canonical: bool = False):
+def prepare(poses: np.ndarray, confidence: np.ndarray | None, fps: float, canonical: bool = False,
+            up: np.ndarray | None = None):
     """Resample to the model's rate, encode (in the track's canonical frames for a model trained
-    with them), and track the root. Returns (x [T, 17, 4], root [T, 3], rot [T, 3, 3] or None)."""
+    with them; `up`: the floor's normal as their up), and track the root. Returns (x [T, 17, 4],
+    root [T, 3], rot [T, 3, 3] or None)."""
     if confidence is None:
         confidence = (~np.isnan(poses).any(-1)).astype(np.float32)
     if abs(fps - MODEL_FPS) > 1e-6:
         poses = resample_nan(poses, fps, MODEL_FPS)
         confidence = resample(confidence[..., None], fps, MODEL_FPS)[..., 0]
-    x, ref, rot = encode_track(poses, confidence, canonical, MODEL_FPS)
+    x, ref, rot = encode_track(poses, confidence, canonical, MODEL_FPS, up)
     root_conf = np.where(x[:, 0, 3] > 0, x[:, 0, 3], np.minimum(x[:, 1, 3], x[:, 4, 3]))
     root = smooth_root(ref, root_conf, MODEL_FPS)
     return x, root, rot
