@@ -41,7 +41,7 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["tests", "tests.*"]),
-    package_data={"stride_ros.data": ["*.json"]},  # the zoo's fitted statistics
+    package_data={"stride_ros.data": ["*.json"], "stride_ros.core": ["*.json"]},  # fitted statistics
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),

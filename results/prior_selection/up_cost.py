@@ -1,7 +1,7 @@
 """What the canonical frame's up costs a streamed prior: each prior at stream lag 0 (no adaptation, no
-floor contacts), pelvis-relative MPJPE on the zoo's clips, with the canonical up estimated from the body
-(as every row of the comparison runs) and with the simulated camera's floor normal as up (what the node
-uses whenever it is given a floor, `StreamConfig.floor_up`).
+floor contacts), pelvis-relative MPJPE on the zoo's clips, with the canonical up the node uses without a
+floor (estimated from the pose: `core/gravity.py`; before it, the torso line) and with the simulated
+camera's floor normal as up (what the node uses whenever it is given a floor, `StreamConfig.floor_up`).
 
     STRIDE_ROS_DATA=../shared/data/mocap python results/prior_selection/up_cost.py REFERENCE.pt [FAMILY ...]
 
@@ -26,7 +26,7 @@ FAMILIES = ("sim", "blazepose", "lifting", "uncalibrated", "hfr_drops")
 
 
 def streamed_mpjpe(model, sim, up: np.ndarray | None) -> np.ndarray:
-    """Per-frame pelvis-relative error of the lag-0 stream, with the canonical up fixed to `up` (None: the body's)."""
+    """Per-frame pelvis-relative error of the lag-0 stream, with the canonical up fixed to `up` (None: estimated)."""
     class FixedUp(Canonicaliser):
         def __init__(self, *a, **k):
             super().__init__(*a, **{**k, "fixed_up": up})
@@ -43,7 +43,7 @@ def streamed_mpjpe(model, sim, up: np.ndarray | None) -> np.ndarray:
 def main(reference: str, families: list[str]) -> None:
     torch.set_num_threads(2)
     ref, shipped = load_model(reference), load_model(None)
-    print(f"{'family':14s}{'reference':>12s}{'shipped, body up':>22s}{'shipped, floor up':>22s}")
+    print(f"{'family':14s}{'reference':>12s}{'shipped, own up':>22s}{'shipped, floor up':>22s}")
     for family in families:
         errs: dict[str, list] = {"ref": [], "body": [], "floor": []}
         for c in simulated_cases(clips_from_split("val", max_clips=20), family, seed=0):

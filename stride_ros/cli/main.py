@@ -17,6 +17,7 @@ from . import (
     estimate,
     evaluate,
     export,
+    fit_up,
     fit_zoo,
     make_bag,
     node,
@@ -32,7 +33,8 @@ from .common import Parser
 VERBS = {  # name -> module, in the order `--help` lists them
     "demo": demo, "refine": refine, "estimate": estimate, "video": video, "evaluate": evaluate, "bench": bench,
     "train": train, "export": export, "replay": replay, "make-bag": make_bag, "convert": convert,
-    "tune-baselines": tune_baselines, "fit-zoo": fit_zoo, "soak": soak, "build-interfaces": build_interfaces,
+    "tune-baselines": tune_baselines, "fit-zoo": fit_zoo, "fit-up": fit_up, "soak": soak,
+    "build-interfaces": build_interfaces,
 }
 
 

@@ -5,8 +5,10 @@ Users send camera optical frames (y down, z forward) as often as `base_link` (z 
 a Y-up world. The prior would otherwise learn "y is down" and bend everyone else's poses. Instead,
 each track gets a rotation R_t built from the data itself, and the model sees R_t (p - pelvis):
 
-- up: an exponential moving average (time constant `tau_s`) of the body's own up direction (pelvis
-  to thorax, else hip midpoint to shoulder midpoint), over the frames where it was observed;
+- up: the floor's normal when one is known; else an exponential moving average (time constant
+  `tau_s`) of each frame's estimate of gravity from the pose's shape (`gravity.py`: a fitted map
+  that removes the torso's lean), or, where the pose lacks the joints it needs, of the body's own up
+  direction (pelvis to thorax, else hip midpoint to shoulder midpoint);
 - forward: the horizontal part (orthogonal to up) of the direction from the frame's origin to the
   person (the viewing ray, when the origin is a camera or a robot: it keeps the estimator's depth
   axis on the model's z axis), or, when the person sits at the origin (pelvis-relative input),
@@ -22,9 +24,11 @@ recursion, so a stream, a file and training all see identical inputs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from .gravity import UpRegressor, default_regressor
 
 RAY_MIN_M = 0.5  # below this horizontal distance from the origin the viewing ray is not defined
 
@@ -63,6 +67,7 @@ class Canonicaliser:
     fps: float = 30.0
     tau_s: float = 2.0
     fixed_up: np.ndarray | None = None  # a known "up" (the floor's normal): used instead of the body's
+    up_model: UpRegressor | None = field(default_factory=default_regressor)  # None: the body's own up
     up: np.ndarray | None = None
     forward: np.ndarray | None = None
     R: np.ndarray | None = None
@@ -75,7 +80,7 @@ class Canonicaliser:
         if self.fixed_up is not None:
             self.up = self.fixed_up
         if pose is not None and present is not None and k > 0:
-            u = body_up(pose, present) if self.fixed_up is None else None
+            u = self._up_sample(pose, present) if self.fixed_up is None else None
             if u is not None:
                 self.up = u if self.up is None else _blend(self.up, u, k)
             if self.up is not None:
@@ -85,6 +90,10 @@ class Canonicaliser:
         if self.up is not None and self.forward is not None:
             self.R = rotation_from(self.up, self.forward)
         return self.R if self.R is not None else np.eye(3)
+
+    def _up_sample(self, pose: np.ndarray, present: np.ndarray) -> np.ndarray | None:
+        u = self.up_model.predict(pose, present) if self.up_model is not None else None
+        return u if u is not None else body_up(pose, present)
 
     def _forward_sample(self, pose: np.ndarray, present: np.ndarray) -> np.ndarray | None:
         root = pose[0] if present[0] else (0.5 * (pose[1] + pose[4]) if present[1] and present[4] else None)
