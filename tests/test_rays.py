@@ -126,12 +126,43 @@ def test_the_distance_keeper_is_smoothed_and_fades_while_nobody_is_seen():
     poses = np.stack([pose] * 5)
     placed = np.stack([1.05 * pose] * 5)
     placed[2] = np.nan
+    # (offline: the smoothed scale alone, no frame follows its own)
     seq = keep_distance_sequence(poses, placed, fps, RayParams(keep_distance_tau_s=tau))
     one = DistanceKeeper(fps, tau)
     for t in range(5):
         np.testing.assert_allclose(seq[t], one.apply(poses[t], None if t == 2 else placed[t]), rtol=1e-6)
     off = keep_distance_sequence(poses, placed, fps, RayParams(keep_distance_tau_s=-1.0))
     assert np.array_equal(off, poses)
+
+
+def test_a_seen_frame_follows_its_own_scale_within_the_cut():
+    rng = np.random.default_rng(5)
+    pose = _body(rng, depth=3.5)
+    fps, tau, follow = 30.0, 1.0, 0.03
+    k = 1.0 - np.exp(-1.0 / (fps * tau))
+    keep = DistanceKeeper(fps, tau, follow)
+    keep.apply(pose, pose)  # the smoothed scale starts at 1
+    # a frame whose placement is 2 % farther: the frame is placed there, the smoothed scale moves by k of it
+    out = keep.apply(pose, 1.02 * pose)
+    np.testing.assert_allclose(keep.log_ratio, k * np.log(1.02), atol=1e-12)
+    np.testing.assert_allclose(out, 1.02 * pose, rtol=1e-6)
+    # a jump of 20 %: the smoothed scale takes its share, the frame departs from it by no more than the cut
+    before = keep.log_ratio
+    out = keep.apply(pose, 1.2 * pose)
+    smoothed = before + k * (np.log(1.2) - before)
+    np.testing.assert_allclose(keep.log_ratio, smoothed, atol=1e-12)
+    np.testing.assert_allclose(out, pose * np.exp(smoothed + follow), rtol=1e-6)
+    np.testing.assert_allclose(keep.scale(pose), out, rtol=1e-6)  # a forecast sits where this frame does
+    # nobody seen: no departure, the smoothed scale fades
+    out = keep.apply(pose, None)
+    np.testing.assert_allclose(out, pose * np.exp(smoothed * (1 - k)), rtol=1e-6)
+    # the image does not move: every joint stays on its line through the camera centre
+    unit = pose / np.linalg.norm(pose, axis=-1, keepdims=True)
+    np.testing.assert_allclose(np.cross(out, unit), 0.0, atol=1e-9)
+    # without a cut the frame takes only the smoothed scale (the keeper before the cut was added)
+    plain = DistanceKeeper(fps, tau)
+    plain.apply(pose, pose)
+    np.testing.assert_allclose(plain.apply(pose, 1.02 * pose), pose * np.exp(k * np.log(1.02)), rtol=1e-6)
 
 
 @needs_chain

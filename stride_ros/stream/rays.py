@@ -33,6 +33,9 @@ class RayParams:
     # without a floor: the body is scaled about the camera to lie on the placement's distance, the
     # scale smoothed over this time constant (negative: off). See DistanceKeeper.
     keep_distance_tau_s: float = 1.0
+    # ... and each seen frame follows its own placement's scale where it is within this log-ratio of the
+    # smoothed one (0: the smoothed scale alone). See DistanceKeeper.
+    keep_distance_follow: float = 0.03
 
 
 class RaySnap:
@@ -82,16 +85,25 @@ class DistanceKeeper:
     joints closest to the placement's (least squares over the placed joints of the body, `BODY_JOINTS`:
     the placement's nose and head are BlazePose's face landmarks, the prior's are the mocap skeleton's,
     and counted, their offset moved the whole body), smoothed over `tau_s` in log scale, and fading back
-    to none while nobody is seen (held, it moved the frames the detector missed further off). With a
-    floor the contacts measure the distance: not used."""
+    to none while nobody is seen (held, it moved the frames the detector missed further off).
 
-    def __init__(self, fps: float, tau_s: float):
+    In the stream a seen frame then takes its own scale where it departs from the smoothed one by no more
+    than `follow` (3 %), and the cut beyond: the refined body at lag 0 wobbles along the rays frame to
+    frame, a wobble the placement does not have (on the camera chain's design views the scale the truth
+    asks for departs from the smoothed one as the frame's own does, regression slope 1.0), while a
+    departure beyond the cut is the placement's size jumping (1 % of frames) and must not move the person.
+    With a floor the contacts measure the distance: not used."""
+
+    def __init__(self, fps: float, tau_s: float, follow: float = 0.0):
         self.k = 1.0 if tau_s <= 0 else 1.0 - float(np.exp(-1.0 / (fps * tau_s)))
-        self.log_ratio: float | None = None
+        self.follow = float(follow)
+        self.log_ratio: float | None = None  # the smoothed scale (log)
+        self.frame_log: float | None = None  # the scale applied to the last frame (log)
 
     def apply(self, pose: np.ndarray, observed: np.ndarray | None) -> np.ndarray:
         """pose [17, 3] absolute (camera frame) -> scaled about the origin; observed [17, 3] the placement
         (NaN: a joint not placed; None: nobody seen this frame)."""
+        r = None
         if observed is None:  # nothing seen: the scale fades (a held one moved the missed frames off)
             if self.log_ratio is not None:
                 self.log_ratio *= 1.0 - self.k
@@ -104,19 +116,26 @@ class DistanceKeeper:
                 if placed > 1e-6 and refined > 1e-6:
                     r = float(np.log(placed / refined))
                     self.log_ratio = r if self.log_ratio is None else self.log_ratio + self.k * (r - self.log_ratio)
+        if self.log_ratio is None:
+            self.frame_log = None
+        else:  # this frame's own scale where it departs from the smoothed one by no more than `follow`
+            departure = 0.0 if r is None else float(np.clip(r - self.log_ratio, -self.follow, self.follow))
+            self.frame_log = self.log_ratio + departure
         return self.scale(pose)
 
     def scale(self, pose: np.ndarray) -> np.ndarray:
-        """The current scale about the camera, unchanged (a forecast sits where the lag-0 pose does)."""
-        if self.log_ratio is None:
+        """The last frame's scale about the camera, unchanged (a forecast sits where the lag-0 pose does)."""
+        if self.frame_log is None:
             return pose
-        return (pose * np.exp(self.log_ratio)).astype(pose.dtype)
+        return (pose * np.exp(self.frame_log)).astype(pose.dtype)
 
 
 def keep_distance_sequence(poses: np.ndarray, observed: np.ndarray, fps: float,
                            params: RayParams = RayParams()) -> np.ndarray:
-    """A whole track [T, 17, 3] at its placement's distance [T, 17, 3] (NaN: not seen), frame by frame as
-    the stream does without a floor (`refine --mode offline --no-floor` on the camera chain)."""
+    """A whole track [T, 17, 3] at its placement's distance [T, 17, 3] (NaN: not seen), frame by frame with
+    the stream's smoothed scale, without a floor (`refine --mode offline --no-floor` on the camera chain).
+    No frame follows its own scale: that corrects the lag-0 stream's own wobble along the rays, which the
+    offline refinement does not have (followed within 3 %, it was worse on all 29 views, docs/results.md)."""
     if params.keep_distance_tau_s < 0:
         return np.asarray(poses)
     keep = DistanceKeeper(fps, params.keep_distance_tau_s)

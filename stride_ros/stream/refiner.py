@@ -176,7 +176,7 @@ class Track:
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=buffer_len)  # (index, x [17, 4])
         # with camera rays: each frame still to be published, with its observation (absolute) or None
         self.rays = RaySnap(cfg.fps, cfg.ray) if cfg.rays else None
-        self.distance = (DistanceKeeper(cfg.fps, cfg.ray.keep_distance_tau_s)
+        self.distance = (DistanceKeeper(cfg.fps, cfg.ray.keep_distance_tau_s, cfg.ray.keep_distance_follow)
                          if cfg.rays and cfg.ray.keep_distance_tau_s >= 0 else None)
         self.sightings: deque[tuple[int, tuple[np.ndarray, np.ndarray | None] | None]] = deque(maxlen=cfg.lag + 2)
         # (index, conf, since_seen, canonical rotation or None) of the frames still to be published
