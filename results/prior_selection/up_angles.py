@@ -15,57 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
+from stride_ros.cli.fit_up import training_frames
 from stride_ros.core.canonical import body_up
-from stride_ros.core.gravity import UpRegressor, body_coordinates, body_frame, features, fit
-from stride_ros.core.timeseries import resample
-from stride_ros.data import zoo
+from stride_ros.core.gravity import UpRegressor, fit
 from stride_ros.data.landmarkfile import load_landmarks
-from stride_ros.data.simulator import simulate
-from stride_ros.eval.benchmark import EVAL_FPS, clips_from_split, simulated_cases
+from stride_ros.eval.benchmark import clips_from_split, simulated_cases
 
 FOUR = ("sim", "lifting", "uncalibrated", "hfr_drops")
 
 
-def training_output(clips, families, seed: int) -> list:
-    rng = np.random.default_rng(seed)
-    out = []
-    for c in clips:
-        for fam in families:
-            if fam == "sim":
-                out.append(simulate(c.gt, EVAL_FPS, int(rng.integers(1 << 30))))
-            else:
-                fps = zoo.FAMILIES[fam].fps
-                gt = c.gt if fps == EVAL_FPS else resample(c.gt, EVAL_FPS, fps)
-                out.append(zoo.corrupt(fam, gt, fps, rng, train=True))
-    return out
-
-
-def fitted(sims, drop: tuple[int, ...] = ()) -> UpRegressor:
-    poses = np.concatenate([s.poses[np.isfinite(s.poses).all((1, 2))] for s in sims])
-    ups = np.concatenate([np.repeat(s.floor().normal[None], int(np.isfinite(s.poses).all((1, 2)).sum()), 0)
-                          for s in sims])
-    if not drop:
-        return fit(poses, ups)
+def fitted(frames, drop: tuple[int, ...] = ()) -> UpRegressor:
     keep = np.ones(17, bool)
     keep[list(drop)] = False
-    return fit_without(poses, ups, keep)
-
-
-def fit_without(poses: np.ndarray, ups: np.ndarray, keep: np.ndarray) -> UpRegressor:
-    """`gravity.fit` with the joints not kept left out (their features zero, their place the mean)."""
-    Q, Y = [], []
-    for p, u in zip(poses.astype(np.float64), ups):
-        B = body_frame(p)
-        if B is not None:
-            Q.append(body_coordinates(p, B))
-            Y.append(B @ u)
-    Q, Y = np.array(Q), np.array(Y)
-    mean = Q.mean(0)
-    Q[:, ~keep] = mean[~keep]
-    X = features(Q)
-    X[:, 1:] = np.where(np.repeat(keep[1:], 3)[None], X[:, 1:], 0.0)
-    W = np.linalg.solve(X.T @ X + np.eye(X.shape[1]), X.T @ Y)
-    return UpRegressor(W, mean)
+    return fit(*frames, joints=keep if drop else None)
 
 
 def mean_angle(poses: np.ndarray, conf: np.ndarray, up: np.ndarray, model: UpRegressor | None,
@@ -95,7 +57,7 @@ def main() -> None:
     for path in sorted(chain_dir.glob("*.in.npz")):
         with np.load(real_dir / path.name) as d:
             real.append((d["poses"], d["confidence"], load_landmarks(path).floor.normal))
-    four, five = training_output(train[:60], FOUR, 7), training_output(train[:60], ("sim", "blazepose", *FOUR[1:]), 7)
+    four, five = training_frames(train[:60], FOUR, 7), training_frames(train[:60], ("sim", "blazepose", *FOUR[1:]), 7)
     variants = {"torso line": None, "fitted, four families, all joints": fitted(four),
                 "fitted, four families, without joints 9/10": fitted(four, (9, 10)),
                 "fitted, five families, all joints": fitted(five)}

@@ -22,15 +22,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default=None, help="output .json (default: the packaged fit)")
 
 
-def run(a: argparse.Namespace) -> int:
+def training_frames(clips: list, families: list[str], seed: int, bar=None):
+    """Every complete frame of the training clips as each family's estimator gives it, with the simulated
+    camera's floor normal (the up the map learns): poses [N, 17, 3], ups [N, 3]."""
     import numpy as np
 
-    from ..core.errors import InputError
-    from ..core.gravity import MODEL_PATH, fit
     from ..core.timeseries import resample
     from ..data import zoo
     from ..data.simulator import simulate
-    from ..eval.benchmark import EVAL_FPS, clips_from_split
+    from ..eval.benchmark import EVAL_FPS
+
+    rng = np.random.default_rng(seed)
+    poses, ups = [], []
+    for clip in clips:
+        for family in families:
+            if family == "sim":
+                sim = simulate(clip.gt, EVAL_FPS, int(rng.integers(1 << 30)))
+            else:
+                fps = zoo.FAMILIES[family].fps
+                gt = clip.gt if fps == EVAL_FPS else resample(clip.gt, EVAL_FPS, fps)
+                sim = zoo.corrupt(family, gt, fps, rng, train=True)
+            whole = np.isfinite(sim.poses).all((1, 2))
+            poses.append(sim.poses[whole])
+            ups.append(np.repeat(sim.floor().normal[None], int(whole.sum()), 0))
+            if bar is not None:
+                bar.update(1)
+    return np.concatenate(poses), np.concatenate(ups)
+
+
+def run(a: argparse.Namespace) -> int:
+    from ..core.errors import InputError
+    from ..core.gravity import MODEL_PATH, fit
+    from ..data import zoo
+    from ..eval.benchmark import clips_from_split
 
     families = [f for f in a.families.split(",") if f]
     unknown = [f for f in families if f not in zoo.FAMILIES]
@@ -39,23 +63,10 @@ def run(a: argparse.Namespace) -> int:
                          f"(known: {', '.join(zoo.FAMILIES)})")
     out = out_path(a.output or str(MODEL_PATH), [], ".json")
     clips = clips_from_split("train", a.data, max_clips=a.max_clips)
-    rng = np.random.default_rng(a.seed)
-    poses, ups = [], []
     with progress(len(clips) * len(families), "simulating", "clip") as bar:
-        for clip in clips:
-            for family in families:
-                if family == "sim":
-                    sim = simulate(clip.gt, EVAL_FPS, int(rng.integers(1 << 30)))
-                else:
-                    fps = zoo.FAMILIES[family].fps
-                    gt = clip.gt if fps == EVAL_FPS else resample(clip.gt, EVAL_FPS, fps)
-                    sim = zoo.corrupt(family, gt, fps, rng, train=True)
-                whole = np.isfinite(sim.poses).all((1, 2))
-                poses.append(sim.poses[whole])
-                ups.append(np.repeat(sim.floor().normal[None], int(whole.sum()), 0))
-                bar.update(1)
-    model = fit(np.concatenate(poses), np.concatenate(ups))
+        poses, ups = training_frames(clips, families, a.seed, bar)
+    model = fit(poses, ups)
     out.write_text(json.dumps(model.to_json()) + "\n")
-    print(f"fitted on {sum(len(p) for p in poses)} complete frames of {len(clips)} training clips "
+    print(f"fitted on {len(poses)} complete frames of {len(clips)} training clips "
           f"({', '.join(families)}); wrote {out}")
     return 0

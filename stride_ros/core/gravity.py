@@ -89,8 +89,10 @@ def features(q: np.ndarray) -> np.ndarray:
     return np.concatenate([np.ones((*q.shape[:-2], 1)), flat], -1)
 
 
-def fit(poses: np.ndarray, ups: np.ndarray, ridge: float = 1.0) -> UpRegressor:
-    """Least squares (ridge) from complete poses [N, 17, 3] to their true up [N, 3], both in one frame."""
+def fit(poses: np.ndarray, ups: np.ndarray, ridge: float = 1.0, joints: np.ndarray | None = None) -> UpRegressor:
+    """Least squares (ridge) from complete poses [N, 17, 3] to their true up [N, 3], both in one frame.
+    `joints` [17] bool: the joints the map may use (the others sit at their mean place and carry no
+    weight, as a joint the estimator does not give would); None: all."""
     Q, Y = [], []
     for p, u in zip(poses.astype(np.float64), ups.astype(np.float64)):
         B = body_frame(p)
@@ -100,9 +102,12 @@ def fit(poses: np.ndarray, ups: np.ndarray, ridge: float = 1.0) -> UpRegressor:
     if len(Q) < 49:
         raise ValueError(f"up regressor: {len(Q)} usable poses, need at least 49")
     Q, Y = np.array(Q), np.array(Y)
+    mean = Q.mean(0)
     X = features(Q)
+    if joints is not None:
+        X[:, 1:] = np.where(np.repeat(np.asarray(joints, bool)[1:], 3)[None], X[:, 1:], 0.0)
     W = np.linalg.solve(X.T @ X + ridge * np.eye(X.shape[1]), X.T @ Y)
-    return UpRegressor(W, Q.mean(0))
+    return UpRegressor(W, mean)
 
 
 @lru_cache(maxsize=1)
