@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""What a per-person adaptation could at best gain on the camera chain: oracles on the floored placement.
+"""What a per-person adaptation could at best gain on the camera chain: oracles on the floored placement,
+and the scale oracles on what the node publishes (the stream at lag 0 with the floor, second table).
 
 For each real chain case, the placement `pose_estimator` publishes with the floor is corrected with
 knowledge no running system has, and scored as `evaluate --chain` scores Abs on seen frames (15
@@ -18,6 +19,8 @@ comparable joints, mm):
   the shape as placed): how much of what is left is distance at all.
 
     STRIDE_ROS_CHAIN=../shared/data/real_chain python results/chain_oracles.py > results/chain_oracles.txt
+
+About 7 minutes on a 2-core VM.
 """
 from __future__ import annotations
 
@@ -27,9 +30,11 @@ from scipy.spatial.transform import Rotation
 from stride_ros.core.skeleton import BONES, bone_lengths
 from stride_ros.data.chaindata import load_chain_cases
 from stride_ros.data.realdata import COMPARABLE
-from stride_ros.vision.chain import place_sequence
+from stride_ros.eval.chain import Inputs, stream_row
+from stride_ros.model.checkpoint import load_model
 
 ROWS = ("placement_floor", "const_rotation", "tilt_only", "own_bones", "true_bones", "const_scale", "frame_scale")
+STREAM_ROWS = ("stream_lag0", "const_scale", "frame_scale")
 
 
 def best_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -58,13 +63,33 @@ def with_bones(poses: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return out
 
 
+def scale_oracles(P: np.ndarray, G: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+    """`const_scale` and `frame_scale` of [T, 17, 3] poses against the truth, and the case's scale."""
+    scale = case_scale(P[:, COMPARABLE], G[:, COMPARABLE])
+    return {"const_scale": P * scale,
+            "frame_scale": P * frame_scales(P[:, COMPARABLE], G[:, COMPARABLE])[:, None, None]}, scale
+
+
+def abs_mm(rows: dict[str, np.ndarray], names: tuple[str, ...], G: np.ndarray) -> list[float]:
+    return [float(np.linalg.norm(rows[r][:, COMPARABLE] - G[:, COMPARABLE], axis=-1).mean() * 1000) for r in names]
+
+
+def print_pooled(table: list, names: tuple[str, ...]) -> None:
+    w = np.array([n for _, n in table], float)
+    pooled = (np.array([v for v, _ in table]) * w[:, None]).sum(0) / w.sum()
+    print(f"{'pooled (frame-weighted)':28s}" + "".join(f"{v:17.1f}" for v in pooled))
+    print(f"{'ratio to ' + names[0]:28s}" + "".join(f"{v / pooled[0]:17.3f}" for v in pooled))
+
+
 def main() -> None:
-    table = []
+    model = load_model(None)
+    table, stream_table, stream_lines = [], [], []
     print(f"{'case':28s}" + "".join(f"{r:>17s}" for r in ROWS) + "   angle  tilt (deg)  scale")
     for case in load_chain_cases():
-        placed = place_sequence(case.landmarks, case.landmarks.floor)
-        P, G = placed.poses[case.first:].astype(float), case.gt[case.first:].astype(float)
+        inputs = Inputs(case)
+        P, G = inputs.placement(True).poses[case.first:].astype(float), case.gt[case.first:].astype(float)
         ok = ~np.isnan(P).any((1, 2)) & ~np.isnan(G).any((1, 2))
+        S = stream_row(model, inputs, 0, True)[case.first:].astype(float)[ok]
         P, G = P[ok], G[ok]
         root = P[:, :1]
         rot = best_rotation((P - root)[:, COMPARABLE].reshape(-1, 3), (G - G[:, :1])[:, COMPARABLE].reshape(-1, 3))
@@ -77,18 +102,21 @@ def main() -> None:
             "tilt_only": (P - root) @ Rotation.from_rotvec(tilt).as_matrix().T + root,
             "own_bones": with_bones(P, np.median(bone_lengths(P), 0)),
             "true_bones": with_bones(P, np.median(bone_lengths(G), 0)),
-            "const_scale": P * (scale := case_scale(P[:, COMPARABLE], G[:, COMPARABLE])),
-            "frame_scale": P * frame_scales(P[:, COMPARABLE], G[:, COMPARABLE])[:, None, None],
         }
-        abs_mm = [float(np.linalg.norm(rows[r][:, COMPARABLE] - G[:, COMPARABLE], axis=-1).mean() * 1000) for r in ROWS]
-        table.append((abs_mm, int(ok.sum())))
-        print(f"{case.name:28s}" + "".join(f"{v:17.1f}" for v in abs_mm)
+        scaled, scale = scale_oracles(P, G)
+        rows.update(scaled)
+        table.append((abs_mm(rows, ROWS, G), int(ok.sum())))
+        print(f"{case.name:28s}" + "".join(f"{v:17.1f}" for v in table[-1][0])
               + f"   {np.degrees(np.linalg.norm(rv)):5.1f} {np.degrees(np.linalg.norm(tilt)):5.1f}  {scale:5.3f}",
               flush=True)
-    w = np.array([n for _, n in table], float)
-    pooled = (np.array([v for v, _ in table]) * w[:, None]).sum(0) / w.sum()
-    print(f"{'pooled (frame-weighted)':28s}" + "".join(f"{v:17.1f}" for v in pooled))
-    print(f"{'ratio to placement_floor':28s}" + "".join(f"{v / pooled[0]:17.3f}" for v in pooled))
+        scaled, scale = scale_oracles(S, G)
+        stream_table.append((abs_mm({"stream_lag0": S, **scaled}, STREAM_ROWS, G), int(ok.sum())))
+        stream_lines.append(f"{case.name:28s}" + "".join(f"{v:17.1f}" for v in stream_table[-1][0]) + f"  {scale:5.3f}")
+    print_pooled(table, ROWS)
+    print("\nwhat the node publishes (stream lag 0 with the floor), the same frames")
+    print(f"{'case':28s}" + "".join(f"{r:>17s}" for r in STREAM_ROWS) + "  scale")
+    print("\n".join(stream_lines))
+    print_pooled(stream_table, STREAM_ROWS)
 
 
 if __name__ == "__main__":
